@@ -76,7 +76,8 @@ def setup_a1111() -> Path:
     """Build the A1111 1.10.1 environment, then run our install.py in it as A1111 would."""
     venv = VENVS / "a1111"
     freeze = REQ / "a1111-1.10.1-freeze.txt"
-    stamp = _stamp(freeze, REQ / "test.txt", ROOT / "install.py", ROOT / "lora_bakery" / "deps.py")
+    stamp = _stamp(freeze, REQ / "test.txt", ROOT / "install.py", ROOT / "lora_bakery" / "deps.py",
+                   ROOT / "lora_bakery" / "deps_install.py")
     if (venv / ".stamp").is_file() and (venv / ".stamp").read_text() == stamp:
         return venv
     _fresh_venv(venv)
