@@ -131,7 +131,10 @@ def mount_api(app: Any, ctx: UiContext) -> bool:
             raise
         logger.warning("LoRA Bakery: API routes not mounted (lora_bakery.extension.api missing)")
         return False
-    mount(app, ctx.jobs, ctx.host_factory)
+    if ctx.jobs is None:
+        logger.warning("LoRA Bakery: API routes not mounted (no job queue)")
+        return False
+    mount(app, ctx.jobs, ctx.host_factory, host_name=ctx.host_name)
     return True
 
 
@@ -171,14 +174,16 @@ def launch(
     ctx = make_context(ckpt, tokenizer_dir)
     demo = build_app(ctx)
     demo.queue(**compat.queue_kwargs(CONCURRENCY))
-    demo.launch(
+    app, _, _ = demo.launch(
         server_name="127.0.0.1",
         server_port=port or free_port(),
         share=share,
         inbrowser=inbrowser,
         prevent_thread_lock=True,
     )
-    mount_api(demo.app, ctx)  # routes added after start, exactly as inside A1111
+    # Routes go on the app launch() returns, after start, exactly as A1111 does: in gradio 3.41
+    # ``demo.app`` is a different App object from the one being served.
+    mount_api(app, ctx)
     if block:
         demo.block_thread()
     return demo
@@ -186,14 +191,19 @@ def launch(
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m lora_bakery.extension.app [--ckpt PATH] [--port N]``."""
-    p = argparse.ArgumentParser(prog="python -m lora_bakery.extension.app", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m lora_bakery.extension.app", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--ckpt", help="single-file SD1.5/SDXL .safetensors (default: embedded tiny model)")
     p.add_argument("--tokenizer", help="folder with the CLIP tokenizer files")
-    p.add_argument("--port", type=int, default=None, help=f"port (default: {DEFAULT_PORT} or the next free one)")
+    p.add_argument(
+        "--port", type=int, default=None, help=f"port (default: {DEFAULT_PORT} or the next free one)"
+    )
     p.add_argument("--share", action="store_true", help="public gradio link (needs the internet)")
     p.add_argument("--inbrowser", action="store_true", help="open a browser tab")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own startup checks, one line each
     launch(args.ckpt, args.port, tokenizer_dir=args.tokenizer, share=args.share, inbrowser=args.inbrowser)
 
 

@@ -41,6 +41,8 @@ def build_tabs(ctx: UiContext) -> None:
             with compat.tab(module.LABEL, module.KEY):
                 blocked = ctx.blocked_message(module.KEY)
                 if blocked:
-                    gr.Markdown(f"**Not available here:** {blocked}", elem_id=f"lora_bakery_{module.KEY}_unsupported")
+                    gr.Markdown(
+                        f"**Not available here:** {blocked}", elem_id=f"lora_bakery_{module.KEY}_unsupported"
+                    )
                 else:
                     module.build(ctx)

@@ -3,12 +3,14 @@
 The breaking changes that took down other extensions on Forge (peers.md): ``Component.update()``
 and ``gr.Box`` are gone in 4.x, ``gr.Timer`` is 4.40+ only, ``Blocks.queue()`` lost
 ``concurrency_count``. The tabs therefore use only what exists in both, and the few calls whose
-signatures differ go through the helpers below (feature-detected, never version-compared).
+signatures differ go through the helpers below (feature-detected by signature; the one
+version check, ``GRADIO_MAJOR`` in ``job_progress``, works around a gradio 3 bug).
 
 Rules for tab code:
 - return new values or ``gr.update(...)`` from handlers; never ``component.update(...)``;
 - ``gr.Group`` instead of ``gr.Box``; ``gr.Tab`` (an alias of ``gr.TabItem`` in both);
-- poll with a callable ``value=`` plus ``every=`` (see ``job_progress``), not ``gr.Timer``;
+- follow a job from the handler that started it, as a generator (``follow_job``); avoid ``every=``
+  on gradio 3 (see ``job_progress``) and ``gr.Timer`` (4.40+ only);
 - pass optional kwargs that only one version knows (``show_copy_button``...) through ``kwargs_for``.
 """
 
@@ -18,7 +20,8 @@ import functools
 import html
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import gradio as gr
@@ -91,7 +94,9 @@ def error_message(exc: BaseException) -> str:
     return job_error_message(exc)
 
 
-def guarded(outputs: int = 1, prefix: str = ERROR_PREFIX) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def guarded(
+    outputs: int = 1, prefix: str = ERROR_PREFIX
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a gradio handler so an exception becomes a message in its first output.
 
     The traceback goes to the log; the UI gets ``prefix + error_message(exc)``. Other outputs are
@@ -165,11 +170,59 @@ def progress_html(snapshot: Any) -> str:
     )
 
 
+#: Job statuses after which ``follow_job`` stops (``extension/jobs.py``'s ``FINISHED``).
+FINISHED_STATUSES = frozenset({"done", "failed", "interrupted"})
+
+
+def follow_job(
+    snapshot_fn: Callable[[], Any], every: float = 1.0, timeout: float | None = None
+) -> Iterator[str]:
+    """Yield ``progress_html(snapshot_fn())`` every ``every`` seconds until the job has finished.
+
+    Meant to be ``yield from``-ed by the handler that submitted the job, so the progress bar
+    lives exactly as long as the job: a generator handler works the same in gradio 3.41 and 4.x
+    (both need the queue, which A1111 and ``app.py`` enable) and, unlike ``every=``, leaves
+    nothing running afterwards::
+
+        def start(...):
+            job = ctx.jobs.submit("Bake", bake_fn, ...)
+            yield from compat.follow_job(job.snapshot)
+
+    Args:
+        snapshot_fn (`Callable[[], Any]`): returns the job snapshot (``Job.snapshot``), or ``None``.
+        every (`float`, defaults to 1.0): seconds between updates.
+        timeout (`float`, *optional*): stop following after this many seconds (the job goes on).
+
+    Yields:
+        `str`: progress HTML; the last one shows the finished state (or the error).
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        try:
+            snapshot = snapshot_fn()
+        except Exception as exc:  # noqa: BLE001 - shown, not raised
+            logger.exception("LoRA Bakery: job snapshot failed")
+            yield f"<div class='lora-bakery-progress'>Error: {html.escape(error_message(exc))}</div>"
+            return
+        yield progress_html(snapshot)
+        raw = _get(snapshot, "status", "state", default="") if snapshot is not None else "done"
+        if str(getattr(raw, "value", raw)).lower() in FINISHED_STATUSES:
+            return
+        if deadline is not None and time.monotonic() >= deadline:
+            return
+        time.sleep(every)
+
+
 def job_progress(snapshot_fn: Callable[[], Any], every: float = 1.0, elem_id: str | None = None) -> Any:
     """An HTML block that re-renders ``snapshot_fn()`` every ``every`` seconds while the page is open.
 
-    Uses a callable ``value`` with ``every=``, which both gradio 3.41 and 4.x support (needs the
-    queue, which A1111 and ``app.py`` enable). Errors in ``snapshot_fn`` are shown, not raised.
+    Uses a callable ``value`` with ``every=`` (needs the queue). Prefer ``follow_job`` where a
+    handler starts the job. Caveat, measured on gradio 3.41.2: each page view keeps a websocket
+    handler alive for the life of the server (its loop checks ``application_state``, which a
+    client disconnect never changes), so ``demo.close()`` -- A1111's "Reload UI" -- waits
+    forever once any browser has opened the page. gradio 4.x (a ``gr.Timer`` underneath) is
+    fine. So on gradio 3 this renders once and does not poll; use it for status that may be
+    refreshed by other events. Errors in ``snapshot_fn`` are shown, not raised.
 
     Args:
         snapshot_fn (`Callable[[], Any]`): returns the job snapshot to show (or ``None``).
@@ -184,4 +237,4 @@ def job_progress(snapshot_fn: Callable[[], Any], every: float = 1.0, elem_id: st
     def render() -> str:
         return progress_html(snapshot_fn())
 
-    return gr.HTML(value=render, every=every, elem_id=elem_id)
+    return gr.HTML(value=render, every=every if GRADIO_MAJOR >= 4 else None, elem_id=elem_id)

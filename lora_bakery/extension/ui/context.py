@@ -39,6 +39,10 @@ class UiContext:
             that show ``forge_message`` when it is set.
         notice (`str`, *optional*): one Markdown line shown above the tabs (e.g. "running on the
             embedded tiny model").
+        gpu_call (`Callable`, *optional*): the host's wrapper for handlers that use the GPU in the
+            handler's own thread (A1111: ``modules.call_queue.wrap_gradio_gpu_call``, which takes
+            the webui's queue lock and drives its progress bar). ``None`` standalone, where long
+            work runs on the job queue's worker instead.
     """
 
     host_factory: Callable[[], Host] | None = None
@@ -48,6 +52,7 @@ class UiContext:
     settings: dict = field(default_factory=dict)
     unsupported_tabs: frozenset[str] = FORGE_UNSUPPORTED_TABS
     notice: str | None = None
+    gpu_call: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None
 
     def blocked_message(self, tab_key: str) -> str | None:
         """The message a tab shows instead of its controls, or ``None`` when it is usable here.

@@ -53,20 +53,22 @@ def describe_model(parts: ModelParts) -> str:
         rows.append(("Hash", f"`{parts.checkpoint_hash[:10]}`"))
     if parts.clip_skip != 1:
         rows.append(("Clip skip", str(parts.clip_skip)))
-    return "\n".join(f"- **{k}:** {v}" for k, v in rows)
+    return "**Model**\n\n" + "\n".join(f"- **{k}:** {v}" for k, v in rows)
 
 
-def check_model(host_factory: Callable[[], object] | None) -> str:
+def check_model(host_factory: Callable[[], object] | None, unavailable: str | None = None) -> str:
     """Ask the host for its model and describe it; any failure becomes a readable message.
 
     Args:
         host_factory (`Callable[[], Host]`, *optional*): as in ``UiContext``.
+        unavailable (`str`, *optional*): why there is no host (e.g. the Forge message), shown
+            when ``host_factory`` is ``None``.
 
     Returns:
         `str`: Markdown for the panel.
     """
     if host_factory is None:
-        return compat.ERROR_PREFIX + "no model host is available in this session."
+        return compat.ERROR_PREFIX + (unavailable or "no model host is available in this session.")
     try:
         parts = host_factory().model()  # type: ignore[attr-defined]
     except Exception as exc:  # noqa: BLE001 - shown to the user instead of a traceback
@@ -86,7 +88,7 @@ def describe_features(status: Mapping[str, tuple[bool, str]]) -> str:
     """
     if not status:
         return "No optional features registered."
-    return "\n".join(
+    return "**Features**\n\n" + "\n".join(
         f"- **{html.escape(name)}** ({'ready' if ok else 'unavailable'}): {html.escape(detail)}"
         for name, (ok, detail) in sorted(status.items())
     )
@@ -115,9 +117,9 @@ def build(ctx: UiContext) -> None:
         with gr.Row():
             check = gr.Button("Check model", elem_id="lora_bakery_check_model")
             refresh = gr.Button("Refresh features", elem_id="lora_bakery_check_features")
-        model_md = gr.Markdown("Model not checked yet.", elem_id="lora_bakery_model_info")
+        model_md = gr.Markdown("**Model:** not checked yet.", elem_id="lora_bakery_model_info")
         # A callable value runs on each page load (both gradio versions), not at UI build time.
         features = compat.guarded()(feature_status_markdown)
         features_md = gr.Markdown(value=features, elem_id="lora_bakery_features")
-    check.click(fn=lambda: check_model(ctx.host_factory), inputs=[], outputs=[model_md])
+    check.click(fn=lambda: check_model(ctx.host_factory, ctx.forge_message), inputs=[], outputs=[model_md])
     refresh.click(fn=features, inputs=[], outputs=[features_md])

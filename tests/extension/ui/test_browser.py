@@ -38,11 +38,19 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TABS = [("Dataset", "dataset"), ("Reg images", "reg"), ("Bake", "bake"), ("LECO", "leco"), ("Compare", "compare")]
+TABS = [
+    ("Dataset", "dataset"),
+    ("Reg images", "reg"),
+    ("Bake", "bake"),
+    ("LECO", "leco"),
+    ("Compare", "compare"),
+]
 # gradio's own index.html (3.41.2: 4.3.6, 4.44.1: 4.3.1) loads this script from a CDN; it only
 # matters when the page is embedded in an iframe. The network is closed, so the browser would log
 # "Failed to load resource". It is gradio's, not ours: serve it an empty script and allow it.
-GRADIO_CDN_SCRIPT = re.compile(r"^https://cdnjs\.cloudflare\.com/ajax/libs/iframe-resizer/[\d.]+/iframeResizer\.contentWindow\.min\.js$")
+GRADIO_CDN_SCRIPT = re.compile(
+    r"^https://cdnjs\.cloudflare\.com/ajax/libs/iframe-resizer/[\d.]+/iframeResizer\.contentWindow\.min\.js$"
+)
 START_TIMEOUT_S = 180  # two shared CPU cores: importing gradio + torch can take a while
 MODEL_TIMEOUT_MS = 180_000  # first "Check model" builds/loads the tiny checkpoint
 
@@ -71,9 +79,7 @@ def _wait_http_ok(url: str, proc: subprocess.Popen, log: Path) -> None:
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory) -> Iterator[str]:
     """The standalone app on a free port, started as ``python -m lora_bakery.extension.app``."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install playwright)")
+    _skip_without_browser()
     work = tmp_path_factory.mktemp("app")
     port = _free_port()
     env = dict(os.environ)
@@ -84,7 +90,10 @@ def app_url(tmp_path_factory) -> Iterator[str]:
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "lora_bakery.extension.app", "--port", str(port)],
-            cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=work,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -113,7 +122,10 @@ class Watched:
         self.offsite: list[str] = []
 
     def attach(self, page) -> None:
-        page.route(GRADIO_CDN_SCRIPT, lambda route: route.fulfill(status=200, content_type="text/javascript", body=""))
+        page.route(
+            GRADIO_CDN_SCRIPT,
+            lambda route: route.fulfill(status=200, content_type="text/javascript", body=""),
+        )
         page.on("console", self._on_console)
         page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
         page.on("request", self._on_request)
@@ -128,7 +140,9 @@ class Watched:
             self.offsite.append(url)
 
     def assert_clean(self) -> None:
-        assert not self.offsite, "the page requested off-site resources (the network is closed):\n" + "\n".join(self.offsite)
+        assert not self.offsite, (
+            "the page requested off-site resources (the network is closed):\n" + "\n".join(self.offsite)
+        )
         assert not self.errors, "browser console errors:\n" + "\n".join(self.errors)
 
 
@@ -192,45 +206,102 @@ def test_tabs_environment_and_no_console_errors(app_url, tmp_path):
         expect(info).to_contain_text("Parameters")
         expect(_by_id(page, "lora_bakery_features")).to_contain_text("training")
 
+        page.wait_for_load_state("networkidle")  # gradio 3 fades an output until its event completes
         _save_screenshot(page, tmp_path, "lora_bakery_app.png")
     watched.assert_clean()
 
 
-def test_job_progress_polls_a_running_job(tmp_path):
-    """``compat.job_progress`` (callable value + ``every=``) follows a real job in this gradio version."""
+def _skip_without_browser() -> None:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
     pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install playwright)")
-    import gradio as gr
-    from playwright.sync_api import expect
 
-    from lora_bakery.extension.jobs import JobQueue
+
+@contextlib.contextmanager
+def _served(demo) -> Iterator[str]:
+    """Launch ``demo`` in this process on a free port; ``demo.close()`` must return afterwards."""
     from lora_bakery.extension.ui import compat
 
-    release = threading.Event()
+    demo.queue(**compat.queue_kwargs(2))
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        closer = threading.Thread(target=demo.close, daemon=True)
+        closer.start()
+        closer.join(30)
+        assert not closer.is_alive(), "demo.close() hung: something keeps a connection open"
 
+
+def _gated_job(jobs, release: threading.Event):
     def work(ctx):
         ctx.begin(3, "baking")
         for i in range(3):
             release.wait(30)
             ctx.step(1, f"step {i + 1}")
 
-    jobs = JobQueue()
-    job = jobs.submit("Poll demo", work)
+    return jobs.submit("Poll demo", work)
+
+
+def test_follow_job_streams_progress_until_the_job_ends():
+    """``compat.follow_job`` from a click handler, in this gradio version; the server shuts down after."""
+    _skip_without_browser()
+    import gradio as gr
+    from playwright.sync_api import expect
+
+    from lora_bakery.extension.jobs import JobQueue
+    from lora_bakery.extension.ui import compat
+
+    jobs, release = JobQueue(), threading.Event()
+
+    def start():
+        job = _gated_job(jobs, release)
+        yield from compat.follow_job(job.snapshot, every=0.2)
+
     with gr.Blocks(analytics_enabled=False, theme=compat.offline_theme()) as demo:
-        compat.job_progress(job.snapshot, every=0.3, elem_id="poll")
-    demo.queue(**compat.queue_kwargs(2))
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
+        button = gr.Button("Start", elem_id="start")
+        out = gr.HTML("", elem_id="follow")
+        button.click(start, inputs=[], outputs=[out])
     try:
-        with _page(f"http://127.0.0.1:{port}/", wait_until="load") as (page, watched):
-            poll = _by_id(page, "poll")
-            expect(poll).to_contain_text("running")
-            release.set()  # let the job finish while the page polls
-            expect(poll).to_contain_text("done", timeout=30_000)
-            expect(poll).to_contain_text("3/3")
-            expect(poll).to_contain_text("step 3")
+        with _served(demo) as url, _page(url, wait_until="load") as (page, watched):
+            _by_id(page, "start").click()
+            follow = _by_id(page, "follow")
+            expect(follow).to_contain_text("running", timeout=30_000)
+            expect(follow).to_contain_text("0/3")
+            release.set()  # let the job finish while the handler streams
+            expect(follow).to_contain_text("done", timeout=30_000)
+            expect(follow).to_contain_text("3/3")
+            expect(follow).to_contain_text("step 3")
         watched.assert_clean()
     finally:
         release.set()
-        demo.close()
+
+
+def test_job_progress_polls_with_every_on_gradio_4():
+    """``compat.job_progress`` (callable value + ``every=``) follows a job without a click."""
+    _skip_without_browser()
+    import gradio as gr
+    from playwright.sync_api import expect
+
+    from lora_bakery.extension.jobs import JobQueue
+    from lora_bakery.extension.ui import compat
+
+    if compat.GRADIO_MAJOR < 4:
+        pytest.skip(
+            "gradio 3.41: every= blocks demo.close() once a page was opened; job_progress renders once there"
+        )
+    jobs, release = JobQueue(), threading.Event()
+    job = _gated_job(jobs, release)
+    with gr.Blocks(analytics_enabled=False, theme=compat.offline_theme()) as demo:
+        compat.job_progress(job.snapshot, every=0.3, elem_id="poll")
+    try:
+        with _served(demo) as url, _page(url, wait_until="load") as (page, watched):
+            poll = _by_id(page, "poll")
+            expect(poll).to_contain_text("running")
+            release.set()
+            expect(poll).to_contain_text("done", timeout=30_000)
+            expect(poll).to_contain_text("3/3")
+        watched.assert_clean()
+    finally:
+        release.set()

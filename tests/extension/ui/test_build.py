@@ -71,3 +71,18 @@ def test_launch_serves_the_page_and_returns_when_not_blocking():
             assert "LoRA Bakery" in r.read().decode("utf-8", "replace")
     finally:
         demo.close()
+
+
+def test_launch_mounts_the_bakery_api():
+    import json
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo = launch(None, port, block=False)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/bakery/v1/health", timeout=30) as r:
+            body = json.loads(r.read())
+        assert body["ok"] is True and body["host"] == "diffusers"
+    finally:
+        demo.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import threading
 
 import gradio as gr
 
@@ -68,7 +69,9 @@ def test_progress_html_from_real_job_snapshots():
 
 def test_job_progress_polls_with_every():
     with gr.Blocks(analytics_enabled=False) as demo:
-        comp = compat.job_progress(lambda: {"status": "running", "current": 1, "total": 2}, every=0.5, elem_id="p")
+        comp = compat.job_progress(
+            lambda: {"status": "running", "current": 1, "total": 2}, every=0.5, elem_id="p"
+        )
     assert isinstance(comp, gr.HTML) and comp.elem_id == "p"
     assert "1/2" in comp.value
     assert demo.blocks  # built without gradio errors in this version
@@ -79,3 +82,34 @@ def test_offline_theme_uses_no_web_fonts():
     css = theme._get_theme_css() if hasattr(theme, "_get_theme_css") else ""
     assert "fonts.googleapis" not in css
     assert not getattr(theme, "_stylesheets", [])
+
+
+def test_follow_job_ends_when_the_job_ends():
+    jobs = JobQueue()
+    gate = threading.Event()
+
+    def work(ctx):
+        ctx.begin(2, "start")
+        gate.wait(10)
+        ctx.step(2, "finished")
+
+    job = jobs.submit("Follow", work)
+    frames = compat.follow_job(job.snapshot, every=0.01)
+    first = next(frames)
+    assert "Follow" in first and ("queued" in first or "running" in first)
+    gate.set()
+    rest = list(frames)  # must terminate on its own
+    assert "done" in rest[-1] and "2/2" in rest[-1]
+
+
+def test_follow_job_stops_on_timeout_and_on_snapshot_errors():
+    frames = list(
+        compat.follow_job(lambda: {"status": "running", "current": 0, "total": 5}, every=0.01, timeout=0.05)
+    )
+    assert 1 <= len(frames) < 50 and all("running" in f for f in frames)
+
+    def broken():
+        raise HostError("job record lost")
+
+    (only,) = list(compat.follow_job(broken))
+    assert "Error: job record lost" in only

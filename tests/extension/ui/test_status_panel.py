@@ -30,6 +30,9 @@ def test_check_model_on_the_tiny_checkpoint(tiny_sd15_path):
 
 def test_check_model_reports_errors_without_raising(tmp_path):
     assert status_panel.check_model(None).startswith(compat.ERROR_PREFIX)
+    assert status_panel.check_model(None, "Forge is not supported yet.").endswith(
+        "Forge is not supported yet."
+    )
     md = status_panel.check_model(lambda: DiffusersHost(tmp_path / "missing.safetensors"))
     assert md.startswith(compat.ERROR_PREFIX) and "missing.safetensors" in md
     assert "Traceback" not in md
@@ -42,4 +45,6 @@ def test_feature_status_lists_every_feature():
     md = status_panel.feature_status_markdown()
     for name in status:
         assert f"**{name}**" in md
-    assert status_panel.describe_features({"x": (False, "needs y")}) == "- **x** (unavailable): needs y"
+    assert status_panel.describe_features({"x": (False, "needs y")}).endswith(
+        "\n- **x** (unavailable): needs y"
+    )
