@@ -7,7 +7,6 @@ folder. Everything else lives in the package: this file only wires callbacks (ST
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 
@@ -80,7 +79,7 @@ def on_ui_tabs():
         settings=LiveSettings({key: default for key, (default, _) in SETTINGS.items()}),
         forge_message=f"{FORGE_MESSAGE} ({FORGE})" if FORGE else None, unsupported_tabs=FORGE_UNSUPPORTED,
     )
-    if not FORGE and "gpu_call" in {f.name for f in dataclasses.fields(UiContext)}:
+    if not FORGE:
         kwargs["gpu_call"] = host_factory().gpu_call  # wrap_gradio_gpu_call that exclusive() knows about
     with gr.Blocks(analytics_enabled=False) as tab:
         build_tabs(UiContext(**kwargs))

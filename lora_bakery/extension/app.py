@@ -173,6 +173,7 @@ def launch(
     """
     ctx = make_context(ckpt, tokenizer_dir)
     demo = build_app(ctx)
+    compat.ensure_event_loop()
     demo.queue(**compat.queue_kwargs(CONCURRENCY))
     app, _, _ = demo.launch(
         server_name="127.0.0.1",

@@ -62,6 +62,24 @@ def tab(label: str, key: str) -> Any:
     return gr.Tab(label, id=key, elem_id=tab_elem_id(key))
 
 
+def ensure_event_loop() -> None:
+    """Give this thread an asyncio event loop if it has none, before ``Blocks.queue()``.
+
+    gradio 4's ``Queue`` creates an ``asyncio.Lock`` at construction and silently stores ``None``
+    when ``asyncio.get_event_loop()`` raises, which it does after any ``asyncio.run()`` in the same
+    thread (that resets the loop). Every later queued event then fails in ``Queue.push``.
+    """
+    import asyncio
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def queue_kwargs(concurrency: int) -> dict[str, Any]:
     """Arguments for ``Blocks.queue()`` giving ``concurrency`` parallel handlers in either version.
 

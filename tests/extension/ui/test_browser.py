@@ -222,6 +222,7 @@ def _served(demo) -> Iterator[str]:
     """Launch ``demo`` in this process on a free port; ``demo.close()`` must return afterwards."""
     from lora_bakery.extension.ui import compat
 
+    compat.ensure_event_loop()
     demo.queue(**compat.queue_kwargs(2))
     port = _free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
