@@ -1,0 +1,106 @@
+"""Bucket preview for a scanned dataset: kohya's exact bucket per image, flags, histogram, sort plan.
+
+The bucket math lives in :mod:`lora_bakery.trainer.data.buckets` (shared with the trainer); this
+module joins it to a :class:`~lora_bakery.extension.dataset.scan.ScanResult` and builds the optional
+"sort into ``bucket_WxH`` subfolders" plan. (Sorted subfolders are for looking at, not training:
+kohya reads only the concept folder itself, so the plan says so.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lora_bakery.extension.dataset.safety import Change, Plan
+from lora_bakery.extension.dataset.scan import ImageInfo, ScanResult
+from lora_bakery.trainer.data.buckets import BucketChoice, BucketManager, BucketSettings, Size
+from lora_bakery.trainer.data.folders import CAPTION_EXTENSION
+
+
+@dataclass
+class BucketRow:
+    """One image's bucket preview."""
+
+    path: str
+    folder: str
+    repeats: int
+    choice: BucketChoice
+
+    @property
+    def flags(self) -> list[str]:
+        c = self.choice
+        out = []
+        if c.problem:
+            out.append(c.problem)
+        if c.needs_upscale:
+            out.append("needs upscale: fewer pixels than the training resolution")
+        if c.loses_detail:
+            out.append(f"loses detail: shrunk to {c.scale:.0%}; crop extra face/upper-body copies")
+        return out
+
+
+@dataclass
+class DatasetBuckets:
+    """All rows plus the histogram of samples per epoch (image count × repeats) per bucket."""
+
+    settings: BucketSettings
+    rows: list[BucketRow] = field(default_factory=list)
+    histogram: dict[Size, int] = field(default_factory=dict)
+    images_per_bucket: dict[Size, int] = field(default_factory=dict)
+
+    def flagged(self) -> list[BucketRow]:
+        return [r for r in self.rows if r.flags]
+
+
+def bucket_dataset(result: ScanResult, settings: BucketSettings) -> DatasetBuckets:
+    """Assign every usable scanned image to its kohya bucket.
+
+    Args:
+        result (`ScanResult`): from :func:`~lora_bakery.extension.dataset.scan.scan`.
+        settings (`BucketSettings`): resolution (512² SD1.5, 1024² SDXL), min/max/step, no-upscale.
+
+    Returns:
+        `DatasetBuckets`: per-image rows (bucket, resized size, crop, flags) and the histograms.
+    """
+    mgr = BucketManager(settings)
+    memo: dict[Size, BucketChoice] = {}
+    out = DatasetBuckets(settings)
+    for folder, im in result.images():
+        if not im.usable or im.width <= 0:
+            continue
+        key = (im.width, im.height)
+        c = memo.get(key)
+        if c is None:
+            c = memo[key] = mgr.choose(*key)
+        reps = folder.repeats or 0
+        out.rows.append(BucketRow(im.path, folder.path, reps, c))
+        if not c.problem:
+            out.histogram[c.bucket] = out.histogram.get(c.bucket, 0) + reps
+            out.images_per_bucket[c.bucket] = out.images_per_bucket.get(c.bucket, 0) + 1
+    out.histogram = dict(sorted(out.histogram.items()))
+    out.images_per_bucket = dict(sorted(out.images_per_bucket.items()))
+    return out
+
+
+def plan_sort_into_buckets(result: ScanResult, buckets: DatasetBuckets) -> Plan:
+    """Plan moving each image (and its caption) into ``<folder>/bucket_WxH/``.
+
+    Kohya does not read subfolders, so this is for reviewing by bucket; undo puts everything back.
+    """
+    plan = Plan("sort-buckets")
+    images: dict[str, ImageInfo] = {im.path: im for _, im in result.images()}
+    for row in buckets.rows:
+        if row.choice.problem:
+            plan.skipped.append((row.path, row.choice.problem))
+            continue
+        w, h = row.choice.bucket
+        parent, _, name = row.path.rpartition("/")
+        dest_dir = f"{parent}/bucket_{w}x{h}" if parent else f"bucket_{w}x{h}"
+        plan.changes.append(Change(row.path, "move", new_path=f"{dest_dir}/{name}",
+                                   description=f"bucket {w}x{h} (kohya does not read subfolders: for review only)"))
+        im = images.get(row.path)
+        if im is not None and im.caption is not None and im.caption.exists:
+            stem = name.rsplit(".", 1)[0]
+            cap = f"{parent}/{stem}{CAPTION_EXTENSION}" if parent else f"{stem}{CAPTION_EXTENSION}"
+            plan.changes.append(Change(cap, "move", new_path=f"{dest_dir}/{stem}{CAPTION_EXTENSION}",
+                                       description="caption follows its image"))
+    return plan

@@ -1,0 +1,109 @@
+"""Tagger output into ``.txt`` captions: skip existing / overwrite / prepend / append.
+
+Returns a ``dataset.safety.Plan``: nothing is written until ``safety.apply``, which backs up
+every caption it replaces and makes the change undoable. Captions are read as UTF-8 (a BOM is
+tolerated); a caption that is not UTF-8 is left alone with a reason (the caption editor offers to
+rewrite it), except in ``overwrite`` mode where its bytes are backed up and replaced.
+
+Merging (prepend/append) goes through the caption editor's parser: tags compared by
+``tag_key`` (``long_hair`` = ``long hair``), first occurrence kept, and a caption with kohya's
+``|||`` keep-tokens separator keeps its fixed part first: prepended tags go right after it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Literal
+
+from lora_bakery.extension.dataset.safety import Change, Plan
+from lora_bakery.extension.dataset.tags.normalize import remove_duplicates
+from lora_bakery.extension.dataset.tags.parse import KEEP, join_tags, split_tags
+
+WriteMode = Literal["skip", "overwrite", "prepend", "append"]
+WRITE_MODES: tuple[str, ...] = ("skip", "overwrite", "prepend", "append")
+
+
+def caption_path(image: str | Path, extension: str = ".txt") -> Path:
+    """The caption file of an image: same folder, same stem, ``extension``."""
+    image = Path(image)
+    return image.with_name(image.stem + extension)
+
+
+def merge_caption(existing: str | None, tags: Sequence[str], mode: WriteMode) -> str | None:
+    """The new caption text for one image, or `None` to leave the file as it is.
+
+    Args:
+        existing (`str`, *optional*): the current caption text; `None` when there is no file.
+        tags (`Sequence[str]`): the tagger's formatted tags, in order.
+        mode (`str`): ``"skip"`` (only images without a non-empty caption), ``"overwrite"``,
+            ``"prepend"`` (new tags first, after any ``|||`` fixed part) or ``"append"``.
+
+    Returns:
+        `str` or `None`: the caption to write.
+    """
+    if mode not in WRITE_MODES:
+        raise ValueError(f"write mode must be one of {', '.join(WRITE_MODES)}, not {mode!r}")
+    old = split_tags(existing) if existing else []
+    if mode == "skip" and old:
+        return None
+    if mode in ("skip", "overwrite") or not old:
+        return join_tags(remove_duplicates(list(tags)))
+    if mode == "append":
+        return join_tags(remove_duplicates(old + list(tags)))
+    cut = old.index(KEEP) + 1 if KEEP in old else 0
+    return join_tags(remove_duplicates(old[:cut] + list(tags) + old[cut:]))
+
+
+def _read(path: Path) -> tuple[str | None, str | None]:
+    """(text, problem): text `None` when there is no file; problem set when it cannot be decoded."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"cannot read caption ({exc.strerror or exc})"
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError:
+        return "", "caption is not UTF-8; fix it in the caption editor first"
+
+
+def plan_captions(
+    captions: Mapping[str | Path, Sequence[str]],
+    mode: WriteMode = "skip",
+    *,
+    extension: str = ".txt",
+    op: str = "tag",
+) -> Plan:
+    """A plan that writes the tagger's tags into each image's caption file.
+
+    Args:
+        captions (`Mapping[path, Sequence[str]]`): image path → formatted tags
+            (``{r.path: r.tags for r in run.results}``).
+        mode (`str`, defaults to ``"skip"``): see :func:`merge_caption`.
+        extension (`str`, defaults to ``".txt"``): caption file extension.
+        op (`str`, defaults to ``"tag"``): operation name for the backup folder.
+
+    Returns:
+        `Plan`: ``create`` for new caption files, ``write`` for changed ones; unchanged captions
+        produce no change, left-alone ones are listed in ``plan.skipped`` with the reason.
+    """
+    plan = Plan(op=f"{op}-{mode}")
+    for image, tags in captions.items():
+        target = caption_path(image, extension)
+        text, problem = _read(target)
+        if problem and not (mode == "overwrite" and text is not None):
+            plan.skipped.append((os.fspath(target), problem))
+            continue
+        new = merge_caption(text or None, tags, mode)
+        if new is None:
+            plan.skipped.append((os.fspath(target), "caption exists (skip mode)"))
+            continue
+        data = new.encode("utf-8")
+        if text is None:
+            plan.changes.append(Change(os.fspath(target), "create", data, description=f"tagged: {len(tags)} tags"))
+        elif problem or new != text:
+            plan.changes.append(Change(os.fspath(target), "write", data, description=f"{mode}: {len(tags)} tags"))
+    return plan
