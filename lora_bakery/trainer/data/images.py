@@ -1,0 +1,70 @@
+"""Loading one training image (and its mask) the way kohya does: RGB, resized and cropped to the
+bucket, scaled to [-1, 1]; masks in [0, 1] at pixel size.
+
+kohya: ``load_image`` converts to RGB (RGBA when the alpha mask is used), ``trim_and_resize_if_required``
+resizes (area when shrinking, Lanczos when enlarging) and centre-crops, ``IMAGE_TRANSFORMS`` maps to
+[-1, 1]. The resize/crop is D1's :func:`buckets.trainer_view`, the same code the Dataset tab previews.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .dataset import DataError, TrainItem
+
+
+def _open(path):
+    from PIL import Image
+
+    try:
+        img = Image.open(path)
+        img.load()
+    except Exception as exc:  # damaged files raise OSError, SyntaxError, ValueError …
+        raise DataError(f"{path}: cannot read image ({exc}); fix or remove it") from None
+    return img
+
+
+def load_pixels(item: TrainItem, flip: bool = False) -> torch.Tensor:
+    """The image as a ``[3, H, W]`` float tensor in [-1, 1] at its bucket size.
+
+    Raises:
+        DataError: the file cannot be decoded (the message names it).
+    """
+    from .buckets import trainer_view
+
+    img = _open(item.image)
+    if img.size != item.choice.size:
+        raise DataError(
+            f"{item.image}: changed size during training ({img.size}, planned {item.choice.size})"
+        )
+    rgb = trainer_view(img.convert("RGB"), item.choice)
+    if flip:
+        rgb = rgb.transpose(0)  # PIL.Image.FLIP_LEFT_RIGHT
+    arr = np.asarray(rgb, dtype=np.float32) / 127.5 - 1.0
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+
+
+def load_mask(item: TrainItem, flip: bool = False) -> torch.Tensor | None:
+    """The loss mask as ``[H, W]`` in [0, 1] at the bucket size, or ``None`` when the item has none.
+
+    From ``conditioning_data_dir`` (the mask image's red channel / 255: kohya maps it from [-1, 1]
+    to [0, 1], the same thing) or from the image's alpha channel (alpha / 255).
+    """
+    from PIL import Image
+
+    from .buckets import trainer_view
+
+    if item.mask is not None:
+        mask = _open(item.mask).convert("RGB").getchannel("R")
+        if mask.size != item.choice.size:
+            mask = mask.resize(item.choice.size, Image.BOX)
+    elif item.alpha_mask:
+        img = _open(item.image)
+        mask = img.getchannel("A") if "A" in img.getbands() else Image.new("L", img.size, 255)
+    else:
+        return None
+    mask = trainer_view(mask, item.choice)
+    if flip:
+        mask = mask.transpose(0)
+    return torch.from_numpy(np.asarray(mask, dtype=np.float32).copy() / 255.0)
