@@ -6,7 +6,15 @@
 Part 1 — scan + bucket assignment (goal ≥ 5,000 images/s, header reads only): 10,000 small PNG and
 JPEG files (varied sizes and aspect ratios, with captions) in concept folders under a temp dir;
 cold (no cache: every header read) and warm (``.bakery/scan-cache.json`` valid: one stat per file).
-Each section is one function returning table rows, so later parts (caption batch ops, tagger) plug in.
+Each section is one function returning table rows.
+
+Part 2 — caption batch operations on 100,000 generated captions (``bench/dataset_captions.py``'s
+captions), timed the way the Dataset tab previews a batch edit (``apply_to_dataset`` over the parsed set).
+
+Part 3 — the tagger, batched and threaded vs. a one-image-at-a-time loop on the same tiny conv model
+(``bench/tagger.py``'s ``measure``; goal ≥ 2×).
+
+    .venvs/standalone/bin/python bench/dataset.py --only captions tagger
 """
 
 from __future__ import annotations
@@ -70,24 +78,82 @@ def bench_scan_buckets(root: Path, n: int) -> list[tuple[str, float, str]]:
     return rows
 
 
-def print_table(rows: list[tuple[str, float, str]]) -> None:
+def bench_captions(count: int) -> list[tuple[str, float, str]]:
+    """Rows (name, captions/s, note) for caption batch operations on ``count`` generated captions."""
+    import dataset_captions as dc
+
+    from lora_bakery.extension.dataset.tags import consolidate, edit, prune, rules, stats
+    from lora_bakery.extension.dataset.tags.batch import apply_to_dataset, parse_dataset
+
+    captions = dc.make_captions(count)
+    t_parse, parsed = dc.timed(lambda: parse_dataset(captions))
+    lists = list(parsed.values())
+    freq = stats.tag_frequency(lists, loose=True)
+    rows = [(f"parse {count:,} captions", count / t_parse, f"{t_parse:.2f}s")]
+    t_freq, table = dc.timed(lambda: stats.frequency_table(parsed))
+    rows.append(("frequency table (total + per folder)", count / t_freq, f"{t_freq:.2f}s, {len(table):,} tags"))
+    ops = [
+        ("add trigger + |||", lambda: edit.add_triggers("CharaA")),
+        ("remove tags (exact + glob)", lambda: edit.remove_tags(["meme", "*_(meme)", "parody"])),
+        ("consolidate (propose + apply)", lambda: rules.apply_rules(consolidate.redundancy_rules(lists))),
+        ("prune traits into trigger (propose + apply)",
+         lambda: prune.prune_into_trigger(prune.trait_rules(lists), "CharaA")),
+        ("sort by frequency", lambda: edit.sort_by_frequency(freq, triggers=["CharaA"])),
+    ]
+    for name, make in ops:
+        secs, changed = dc.timed(lambda make=make: apply_to_dataset(captions, make(), parsed=parsed))
+        rows.append((name, count / secs, f"{secs:.2f}s, {len(changed):,} changed"))
+    return rows
+
+
+def bench_tagger(images: int, batch: int = 8) -> list[tuple[str, float, str]]:
+    """Rows (way, images/s, note) for the tagger vs. the one-at-a-time loop (``bench/tagger.py``)."""
+    import tagger
+
+    result = tagger.measure(images, batch)
+    n, rows = result["images"], result["rows"]
+    base = rows[0][1]
+    goal = 2.0
+    out = []
+    for label, wall, _cpu in rows:
+        note = f"{wall:.2f}s, {base / wall:.2f}x the loop"
+        if label.endswith(f"batch {batch}"):
+            note += f"; goal >= {goal:g}x {'met' if base / wall >= goal else 'MISSED'}"
+        out.append((f"tagger: {label}", n / wall, note))
+    return out
+
+
+def print_table(rows: list[tuple[str, float, str]], unit: str = "images/s") -> None:
     w = max(len(r[0]) for r in rows)
-    print(f"{'operation':<{w}}  {'images/s':>10}  notes")
+    print(f"{'operation':<{w}}  {unit:>12}  notes")
     for name, rate, note in rows:
-        print(f"{name:<{w}}  {rate:>10,.0f}  {note}")
+        print(f"{name:<{w}}  {rate:>12,.0f}  {note}")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--images", type=int, default=10_000)
+    ap.add_argument("--images", type=int, default=10_000, help="part 1: images to scan")
+    ap.add_argument("--captions", type=int, default=100_000, help="part 2: captions")
+    ap.add_argument("--tagger-images", type=int, default=48, help="part 3: images to tag")
+    ap.add_argument("--only", nargs="*", choices=["scan", "captions", "tagger"], help="run only these parts")
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bakery-bench-") as tmp:
-        root = Path(tmp)
-        t0 = time.perf_counter()
-        make_dataset(root, args.images)
-        print(f"generated {args.images:,} images + captions in {time.perf_counter() - t0:.1f}s under {root}")
-        rows = bench_scan_buckets(root, args.images)
-    print_table(rows)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmarks
+    parts = set(args.only or ["scan", "captions", "tagger"])
+    if "scan" in parts:
+        with tempfile.TemporaryDirectory(prefix="bakery-bench-") as tmp:
+            root = Path(tmp)
+            t0 = time.perf_counter()
+            make_dataset(root, args.images)
+            print(f"generated {args.images:,} images + captions in {time.perf_counter() - t0:.1f}s under {root}")
+            rows = bench_scan_buckets(root, args.images)
+        print("\n## 1. scan + bucket assignment (goal >= 5,000 images/s)")
+        print_table(rows)
+    if "captions" in parts:
+        print(f"\n## 2. caption batch operations on {args.captions:,} captions (rate = captions/s)")
+        print_table(bench_captions(args.captions), unit="captions/s")
+    if "tagger" in parts:
+        print(f"\n## 3. tagger on {args.tagger_images} images, batched vs one at a time (goal >= 2x)")
+        print_table(bench_tagger(args.tagger_images))
     return 0
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 # Later features append their stage here, in pipeline order (dataset, reg, bake, leco, compare).
 STAGES: dict[str, str] = {
+    "dataset": "lora_bakery.demo_dataset:run",
     "generate": "lora_bakery.demo_stages:generate",
 }
 

@@ -18,6 +18,8 @@ COMMANDS: dict[str, str] = {
     "doctor": ".doctor",
     "app": ".app",
     "demo": ".demo",
+    "dataset": ".dataset",
+    "tag": ".tag",
 }
 
 

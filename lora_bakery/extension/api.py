@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.responses import Response
 
 import lora_bakery
+from lora_bakery.extension.api_dataset import create_dataset_router
 from lora_bakery.extension.jobs import JobQueue
 
 PREFIX = "/bakery/v1"
@@ -82,6 +83,7 @@ def create_router(jobs: JobQueue, host_name: str = "a1111", host_factory: Callab
         image.save(buf, format="PNG")
         return Response(content=buf.getvalue(), media_type="image/png", headers={"X-Preview-Seq": str(job.preview_seq)})
 
+    router.include_router(create_dataset_router(jobs))
     return router
 
 

@@ -99,6 +99,8 @@ def test_mount_twice_replaces_routes(setup):
     new_jobs.run("after reload", lambda ctx: None, job_id="fresh")
     api.mount(app, new_jobs, host_name="a1111")
     paths = [r.path for r in app.router.routes if r.path.startswith("/bakery/")]
-    assert len(paths) == len(set(paths)) == 5
+    assert len(paths) == len(set(paths))
+    core = {"/bakery/v1/health", "/bakery/v1/jobs", "/bakery/v1/jobs/{job_id}", "/bakery/v1/jobs/{job_id}/interrupt"}
+    assert core <= set(paths), sorted(paths)
     assert client.get("/bakery/v1/health").json()["host"] == "a1111"
     assert [j["id"] for j in client.get("/bakery/v1/jobs").json()["jobs"]] == ["fresh"]

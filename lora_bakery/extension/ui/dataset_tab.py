@@ -1,10 +1,15 @@
-"""Dataset tab: image prep, WD14 tagging, caption editor, repeats (filled by later issues)."""
+"""Dataset tab: scan, image prep, buckets, duplicates, masks, WD14 tagging, caption editor, repeats, backups.
+
+Thin on purpose: each section is a module of ``ui/dataset/`` and every operation is one of
+``dataset_ops.registry`` (the same as ``bakery dataset`` and ``/bakery/v1/dataset``).
+"""
 
 from __future__ import annotations
 
 import gradio as gr
 
 from lora_bakery.extension.ui.context import UiContext
+from lora_bakery.extension.ui.dataset import batch, common, editor, folder, prep, repeats, review, tagging
 
 KEY = "dataset"
 LABEL = "Dataset"
@@ -14,9 +19,7 @@ gather → dedupe → filter → sort by concept → clean (alpha, trim, upscale
 caption with **WD14** (ONNX) → clean captions in the **caption editor** → add trigger words →
 prune → balance **repeats** per concept.
 
-Every batch edit is previewed first, applied with a backup, and can be undone.
-
-*Coming soon.*
+Every change is previewed first, applied with a backup, and can be undone.
 """
 
 
@@ -24,6 +27,28 @@ def build(ctx: UiContext) -> None:
     """Fill the open Dataset tab.
 
     Args:
-        ctx (`UiContext`): host, jobs and settings.
+        ctx (`UiContext`): jobs and settings (``settings["dataset_dir"]`` pre-fills the folder).
     """
     gr.Markdown(SUMMARY, elem_id="lora_bakery_dataset_intro")
+    slot = common.JobSlot()
+    top = folder.build(ctx, slot)
+    root, progress = top["root"], top["progress"]
+    with gr.Tabs(elem_id="lora_bakery_ds_tabs"):
+        with gr.Tab("Image prep", id="ds_prep"):
+            prep.build_prep(ctx, slot, root, progress)
+        with gr.Tab("Buckets", id="ds_buckets"):
+            prep.build_buckets(ctx, slot, root, progress)
+        with gr.Tab("Duplicates", id="ds_dupes"):
+            review.build_duplicates(ctx, slot, root, progress)
+        with gr.Tab("Masks", id="ds_masks"):
+            review.build_masks(ctx, slot, root, progress)
+        with gr.Tab("Tagging", id="ds_tagging"):
+            tagging.build(ctx, slot, root, progress)
+        with gr.Tab("Captions", id="ds_captions"):
+            filters = editor.build(ctx, root)
+            gr.Markdown("#### Batch operations")
+            batch.build(ctx, root, filters)
+        with gr.Tab("Repeats", id="ds_repeats"):
+            repeats.build_repeats(ctx, root)
+        with gr.Tab("Backups", id="ds_backups"):
+            repeats.build_backups(ctx, root)
