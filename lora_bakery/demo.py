@@ -22,6 +22,7 @@ from typing import Any
 # Later features append their stage here, in pipeline order (dataset, reg, bake, leco, compare).
 STAGES: dict[str, str] = {
     "dataset": "lora_bakery.demo_dataset:run",
+    "reg": "lora_bakery.demo_reg:run",
     "generate": "lora_bakery.demo_stages:generate",
 }
 

@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "demo": ".demo",
     "dataset": ".dataset",
     "tag": ".tag",
+    "reg": ".reg",
 }
 
 

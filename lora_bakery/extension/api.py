@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 import lora_bakery
 from lora_bakery.extension.api_dataset import create_dataset_router
+from lora_bakery.extension.api_reg import create_reg_router
 from lora_bakery.extension.jobs import JobQueue
 
 PREFIX = "/bakery/v1"
@@ -84,6 +85,7 @@ def create_router(jobs: JobQueue, host_name: str = "a1111", host_factory: Callab
         return Response(content=buf.getvalue(), media_type="image/png", headers={"X-Preview-Seq": str(job.preview_seq)})
 
     router.include_router(create_dataset_router(jobs))
+    router.include_router(create_reg_router(jobs, host_factory))
     return router
 
 
