@@ -23,6 +23,8 @@ from typing import Any
 STAGES: dict[str, str] = {
     "dataset": "lora_bakery.demo_dataset:run",
     "reg": "lora_bakery.demo_reg:run",
+    "bake": "lora_bakery.demo_bake:run",
+    "leco": "lora_bakery.demo_leco:run",
     "generate": "lora_bakery.demo_stages:generate",
 }
 

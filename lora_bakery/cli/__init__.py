@@ -18,9 +18,11 @@ COMMANDS: dict[str, str] = {
     "doctor": ".doctor",
     "app": ".app",
     "demo": ".demo",
+    "train": ".train",
     "dataset": ".dataset",
     "tag": ".tag",
     "reg": ".reg",
+    "leco": ".leco",
 }
 
 

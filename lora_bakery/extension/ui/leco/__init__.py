@@ -1,0 +1,1 @@
+"""The LECO sub-tab: form (``form``), button handlers (``handlers``) and layout (``panel``)."""
