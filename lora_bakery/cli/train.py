@@ -67,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
     ckpt = args.ckpt or (Path(config.model.checkpoint) if config.model.checkpoint and not args.tiny else None)
     host = DiffusersHost(ckpt or resolve_checkpoint(args), tokenizer_dir=args.tokenizer)
     sink = TqdmSink()
-    sink.log = lambda text: print(text, file=sys.stderr)  # type: ignore[attr-defined]
     sampler = None if args.no_samples else host_sampler(host)
     try:
         with host.exclusive():

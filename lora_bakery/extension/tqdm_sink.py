@@ -58,6 +58,13 @@ class TqdmSink:
             self.bar.set_postfix_str(text, refresh=False)
         self.bar.update(n)
 
+    def log(self, text: str) -> None:
+        """A message line that does not break the progress bar."""
+        if self.bar is not None:
+            self.bar.write(text, file=self.file)
+        else:
+            print(text, file=self.file or sys.stderr)
+
     def preview(self, image: Image.Image) -> None:
         pass  # a terminal has nowhere to show it; the job saves previews to disk itself
 
