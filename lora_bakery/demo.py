@@ -25,6 +25,7 @@ STAGES: dict[str, str] = {
     "reg": "lora_bakery.demo_reg:run",
     "bake": "lora_bakery.demo_bake:run",
     "leco": "lora_bakery.demo_leco:run",
+    "compare": "lora_bakery.demo_compare:run",
     "generate": "lora_bakery.demo_stages:generate",
 }
 

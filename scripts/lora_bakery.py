@@ -28,6 +28,7 @@ SETTINGS = {
     "output_dir": ("", "Output folder for baked LoRAs (empty: the webui's Lora folder)"),
     "keep_backups": (20, "Dataset backups to keep per folder (caption/image edits can be undone)"),
     "default_tagger": ("wd-eva02-large-tagger-v3", "Default WD14 tagger model"),
+    "compare_presets_file": (os.path.join(_ROOT, "lbwpresets.txt"), "Block-weight presets file (lbw format)"),
 }
 
 
@@ -92,6 +93,14 @@ def on_app_started(demo, app):
     api.mount(app, JOBS, None if FORGE else host_factory, host_name=HOST_NAME)
 
 
+def on_before_ui():
+    """Add "Bakery epoch" / "Bakery block preset" axes to A1111's own X/Y/Z plot script."""
+    from lora_bakery.extension.compare.xyz import register_a1111_axes
+
+    register_a1111_axes(lambda: getattr(shared.opts, "lora_bakery_compare_presets_file", "") or None)
+
+
+script_callbacks.on_before_ui(on_before_ui)
 script_callbacks.on_ui_settings(on_ui_settings)
 script_callbacks.on_ui_tabs(on_ui_tabs)
 script_callbacks.on_app_started(on_app_started)

@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "dataset": ".dataset",
     "tag": ".tag",
     "reg": ".reg",
+    "compare": ".compare",
+    "blocks": ".blocks",
     "leco": ".leco",
 }
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.responses import Response
 
 import lora_bakery
+from lora_bakery.extension.api_compare import create_compare_router
 from lora_bakery.extension.api_dataset import create_dataset_router
 from lora_bakery.extension.api_reg import create_reg_router
 from lora_bakery.extension.jobs import JobQueue
@@ -86,6 +87,7 @@ def create_router(jobs: JobQueue, host_name: str = "a1111", host_factory: Callab
 
     router.include_router(create_dataset_router(jobs))
     router.include_router(create_reg_router(jobs, host_factory))
+    router.include_router(create_compare_router(jobs, host_factory))
     return router
 
 

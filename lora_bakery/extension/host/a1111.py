@@ -24,7 +24,14 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .a1111_lora import clear_networks, lora_tag, register_lora, unregister_loras
+from .a1111_lora import (
+    clear_networks,
+    forget_networks,
+    lora_tag,
+    preload_block_weighted,
+    register_lora,
+    unregister_loras,
+)
 from .a1111_progress import A1111Progress
 from .base import GeneratedImage, GenerationRequest, HostError, ModelParts, Progress
 
@@ -264,7 +271,9 @@ class A1111Host:
         """txt2img through ``processing.process_images``, LoRAs through the built-in Lora extension.
 
         Each request's LoRAs are added to its prompt as ``<lora:name:te[:unet]>`` and removed
-        from the model afterwards, so the next request (or a bake) sees the clean weights.
+        from the model afterwards, so the next request (or a bake) sees the clean weights. Per-block
+        weights (lbw) scale a private copy of the network in the extension's memory cache, which
+        is dropped after the generation.
 
         Args:
             requests (`Sequence[GenerationRequest]`): the images to make.
@@ -277,13 +286,9 @@ class A1111Host:
             actually used and the webui's infotext.
 
         Raises:
-            `HostError`: per-block weights (not supported yet), a missing LoRA file, the Lora
-            extension disabled, or no model loaded.
+            `HostError`: a missing LoRA file, the Lora extension disabled, bad block weights
+            (wrong length, OFT), or no model loaded.
         """
-        for req in requests:
-            for spec in req.loras:
-                if spec.block_weights is not None:
-                    raise HostError("Per-block LoRA weights are not supported in A1111 generation yet.")
         progress = progress or self._progress
         out: list[GeneratedImage] = []
         with self.queue_lock():
@@ -300,6 +305,8 @@ class A1111Host:
                     for spec in req.loras:
                         name, entry = register_lora(spec)
                         registered[name] = entry
+                        if spec.block_weights is not None:
+                            preload_block_weighted(name, entry, spec.block_weights)
                         tags.append(lora_tag(name, spec))
                     prompt = " ".join([req.prompt, *tags]) if tags else req.prompt
                     p = processing.StableDiffusionProcessingTxt2Img(
@@ -329,6 +336,7 @@ class A1111Host:
                     if registered:
                         self.clear_networks(sd_model)
                 finally:
+                    forget_networks(registered)
                     unregister_loras(registered)
                     progress.end()
         return out

@@ -77,7 +77,8 @@ def register_lora(spec: LoraSpec) -> tuple[str, Any]:
     if not os.path.isfile(path):
         raise HostError(f"LoRA file not found: {path}")
     stem = re.sub(r"[^0-9A-Za-z_.-]", "_", Path(path).stem)[:48]
-    name = f"bakery_{stem}_{hashlib.sha1(path.encode('utf-8')).hexdigest()[:8]}"
+    ident = path if spec.block_weights is None else path + "|" + ",".join(f"{float(w):.6g}" for w in spec.block_weights)
+    name = f"bakery_{stem}_{hashlib.sha1(ident.encode('utf-8')).hexdigest()[:8]}"
     entry = network.NetworkOnDisk(name, path)
     networks.available_networks[name] = entry
     networks.available_network_aliases[name] = entry
@@ -123,3 +124,74 @@ def clear_networks(sd_model: Any) -> int:
                 module.network_current_names = ()
                 restored += 1
     return restored
+
+
+# lbw ``LORAANDSOON``: the attribute of each A1111 network module type that a block ratio multiplies.
+_MODULE_FACTORS = ("w1a", "w1", "w", "weight")
+
+
+def _scale_module(module: Any, ratio: float) -> None:
+    """Multiply one loaded ``NetworkModule``'s linear factor by ``ratio`` (as lbw's ``lbw()`` does)."""
+    import torch
+
+    up = getattr(module, "up_model", None)
+    with torch.no_grad():
+        if up is not None:  # NetworkModuleLora (LoRA, LoCon, DoRA)
+            up.weight.mul_(ratio)
+            return
+        if type(module).__name__ == "NetworkModuleOFT" or hasattr(module, "oft_blocks"):
+            raise HostError("Per-block weights cannot be applied to OFT networks (no linear factor).")
+        for attr in _MODULE_FACTORS:
+            value = getattr(module, attr, None)
+            if isinstance(value, torch.Tensor):
+                setattr(module, attr, value * ratio)
+                return
+    raise HostError(f"Per-block weights: unsupported network module type {type(module).__name__}.")
+
+
+def preload_block_weighted(name: str, entry: Any, block_weights: Any) -> Any:
+    """Load a registered file now, scale each module by its lbw block ratio, and leave it in the
+    extension's memory cache so ``load_networks`` uses this copy for the generation.
+
+    ``load_networks`` takes a network from ``networks_in_memory`` unless the file is newer than
+    the copy, so no hook into the sampling loop is needed (lbw instead re-scales in
+    ``after_extra_networks_activate``). The caller removes the entry with :func:`forget_networks`.
+
+    Args:
+        name (`str`): the private name from :func:`register_lora`.
+        entry (`NetworkOnDisk`): its table entry.
+        block_weights (`Sequence[float]`): 12/17/20/26 lbw ratios (BASE = text encoder modules).
+
+    Returns:
+        `Network`: the scaled network (also in ``networks.networks_in_memory[name]``).
+
+    Raises:
+        `HostError`: the extension is disabled, a bad vector length, or an OFT network.
+    """
+    from .lora_blocks import expand_block_weights, layer_ratio
+
+    mods = lora_modules()
+    if mods is None:
+        raise HostError(NO_LORA_EXT)
+    networks = mods[0]
+    try:
+        weights26 = expand_block_weights(list(block_weights))
+    except ValueError as exc:
+        raise HostError(str(exc)) from exc
+    net = networks.load_network(name, entry)
+    for key, module in net.modules.items():
+        ratio = layer_ratio(key, weights26)
+        if ratio != 1.0:
+            _scale_module(module, ratio)
+    networks.networks_in_memory.pop(name, None)
+    networks.networks_in_memory[name] = net
+    return net
+
+
+def forget_networks(names: Any) -> None:
+    """Drop our private networks from the extension's memory cache (block-scaled copies must not linger)."""
+    mods = lora_modules()
+    if mods is None:
+        return
+    for name in names:
+        mods[0].networks_in_memory.pop(name, None)

@@ -75,6 +75,9 @@ class DiffusersHost:
         self._progress: Progress = NullProgress()
         self._lock = threading.RLock()
         self.load_seconds = 0.0
+        from .diffusers_lora import FileNetworks
+
+        self._file_networks = FileNetworks()
 
     # -- Host protocol -------------------------------------------------------------------------
     def model(self) -> ModelParts:
@@ -110,14 +113,15 @@ class DiffusersHost:
     def generate(self, requests: Sequence[GenerationRequest], progress: Progress | None = None) -> list[GeneratedImage]:
         """txt2img for each request with a diffusers pipeline assembled from the views.
 
-        LoRAs are not applied by this host yet (the Compare issue brings the kohya-format loader);
-        a request with LoRAs is refused rather than silently rendered without them.
+        Each request's LoRAs (kohya/LyCORIS files, te/unet multipliers, lbw block weights) are
+        applied to the views for that request only and removed after (``diffusers_lora``): the
+        host's tensors are never written.
         """
         import torch
 
+        from .diffusers_lora import applied_loras
+
         progress = progress or self._progress
-        if any(r.loras for r in requests):
-            raise HostError("The standalone host cannot apply LoRAs to generations yet.")
         out: list[GeneratedImage] = []
         with self._lock:
             pipe_factory = self._pipeline_factory()
@@ -128,16 +132,17 @@ class DiffusersHost:
                         break
                     sampler, pipe = pipe_factory(req.sampler)
                     seed = req.seed if req.seed >= 0 else random.randrange(2**32)
-                    for i in range(req.batch_size):
-                        if progress.interrupted:
-                            break
-                        image = self._run_pipe(pipe, req, seed + i, progress, torch)
-                        out.append(GeneratedImage(
-                            image=image, seed=seed + i, prompt=req.prompt, negative_prompt=req.negative_prompt,
-                            width=req.width, height=req.height, steps=req.steps, cfg_scale=req.cfg_scale,
-                            sampler=sampler, infotext=_infotext(req, seed + i, sampler, self.checkpoint.name),
-                        ))
-                        progress.preview(image)
+                    with applied_loras(self.views(), req.loras, self._file_networks):
+                        for i in range(req.batch_size):
+                            if progress.interrupted:
+                                break
+                            image = self._run_pipe(pipe, req, seed + i, progress, torch)
+                            out.append(GeneratedImage(
+                                image=image, seed=seed + i, prompt=req.prompt, negative_prompt=req.negative_prompt,
+                                width=req.width, height=req.height, steps=req.steps, cfg_scale=req.cfg_scale,
+                                sampler=sampler, infotext=_infotext(req, seed + i, sampler, self.checkpoint.name),
+                            ))
+                            progress.preview(image)
             finally:
                 progress.end()
         return out

@@ -116,8 +116,9 @@ def test_rebaked_file_under_the_same_name_is_reloaded(webui, tmp_path):
 def test_generate_refuses_what_it_cannot_do(webui, tmp_path):
     host = A1111Host()
     lora = _lora(tmp_path / "l.safetensors")
-    with pytest.raises(HostError, match="Per-block"):
-        host.generate([GenerationRequest(prompt="x", loras=[LoraSpec(str(lora), block_weights=[1.0] * 17)])])
+    with pytest.raises(HostError, match="12, 17, 20 or 26"):
+        host.generate([GenerationRequest(prompt="x", loras=[LoraSpec(str(lora), block_weights=[1.0] * 5)])])
+    assert not any(k.startswith("bakery_") for k in webui.networks.networks_in_memory)
     with pytest.raises(HostError, match="not found"):
         host.generate([GenerationRequest(prompt="x", loras=[LoraSpec(str(tmp_path / "missing.safetensors"))])])
     saved = sys.modules.pop("networks"), sys.modules.pop("network")
@@ -167,3 +168,64 @@ def test_generate_without_model_is_a_host_error(fake_webui):
     with pytest.raises(HostError, match="No checkpoint"):
         A1111Host().generate([GenerationRequest(prompt="x")])
     assert not fake_webui.call_queue.queue_lock.locked()
+
+
+def _two_block_lora(path, model, seed=0):
+    """A LoRA with one layer in IN01 (U-Net), one in OUT03 and one text-encoder layer (BASE)."""
+    gen = torch.Generator().manual_seed(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for layer, a1111_name in {
+        "lora_unet_input_blocks_1_1_proj_in": "diffusion_model_input_blocks_1_1_proj_in",
+        "lora_unet_output_blocks_3_1_proj_in": "diffusion_model_output_blocks_3_1_proj_in",
+        "lora_te_text_model_encoder_layers_0_self_attn_q_proj": "transformer_text_model_encoder_layers_0_self_attn_q_proj",
+    }.items():
+        shape = model.network_layer_mapping[a1111_name].weight.shape
+        tail = tuple(shape[2:])
+        tensors[f"{layer}.lora_down.weight"] = torch.randn(2, shape[1], *tail, generator=gen)
+        tensors[f"{layer}.lora_up.weight"] = torch.randn(shape[0], 2, *[1] * len(tail), generator=gen)
+        tensors[f"{layer}.alpha"] = torch.tensor(1.0)
+    save_file(tensors, str(path), metadata={"ss_base_model_version": "sd_v1"})
+    return path
+
+
+def _delta_during(webui, host, lora, blocks, te=1.0):
+    clean = float(sum(p.detach().double().sum() for p in webui.shared.sd_model.parameters()))
+    host.generate([GenerationRequest(prompt="cat", steps=1, width=32, height=32,
+                                     loras=[LoraSpec(str(lora), te=te, block_weights=blocks)])])
+    return webui.processing.calls[-1]["weights_checksum_during"] - clean
+
+
+def test_block_weights_scale_each_block_for_the_generation_only(webui, tmp_path):
+    model = webui.shared.sd_model
+    assert "diffusion_model_input_blocks_1_1_proj_in" in model.network_layer_mapping  # named as A1111 does
+    lora = _two_block_lora(tmp_path / "outside" / "blocks.safetensors", model)
+    clean = _state(model)
+    host = A1111Host()
+    full = _delta_during(webui, host, lora, None)
+    ones = _delta_during(webui, host, lora, [1.0] * 17)
+    half = _delta_during(webui, host, lora, [0.5] * 26)
+    zero = _delta_during(webui, host, lora, [0.0] * 12)
+    assert full != pytest.approx(0.0, abs=1e-6)
+    assert ones == pytest.approx(full, rel=1e-6) and half == pytest.approx(full / 2, rel=1e-5)
+    assert zero == pytest.approx(0.0, abs=1e-5)
+    # per block: BASE only, IN01 only, OUT03 only (17-value order: BASE, IN01, IN02, IN04, ..., OUT03, ...)
+    base_only = _delta_during(webui, host, lora, [1.0] + [0.0] * 16)
+    in01_only = _delta_during(webui, host, lora, [0.0, 1.0] + [0.0] * 15)
+    out03_only = _delta_during(webui, host, lora, [0.0] * 8 + [1.0] + [0.0] * 8)
+    assert base_only + in01_only + out03_only == pytest.approx(full, rel=1e-5)
+    assert min(abs(base_only), abs(in01_only), abs(out03_only)) > 1e-6
+    # the block-scaled copies were private: nothing registered, cached or merged afterwards
+    assert webui.networks.loaded_networks == []
+    assert not any(k.startswith("bakery_") for k in webui.networks.networks_in_memory)
+    assert not any(k.startswith("bakery_") for k in webui.networks.available_networks)
+    assert not any(k.startswith("bakery_") for k in webui.networks.available_network_aliases)
+    now = model.state_dict()
+    assert all(torch.equal(now[k], v) for k, v in clean.items())
+    assert not any(getattr(m, "network_current_names", ()) for m in model.modules())
+    assert all(not c["cached_c_is_class_cache"] for c in webui.processing.calls)
+    # the file outside the Lora folder was used where it is, and the Lora folder was not touched
+    assert set(webui.networks.loaded_files) == {str(lora)}
+    # different block vectors are different networks (A1111 re-merges and re-encodes the prompt)
+    names = {c["loras"][0][0] for c in webui.processing.calls}
+    assert len(names) == 7

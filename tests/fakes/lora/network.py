@@ -59,3 +59,27 @@ class Network:  # LoraModule
         self.bundle_embeddings = {}
         self.mtime = None
         self.mentioned_name = None
+
+
+class _Weight:
+    """Stands in for the ``nn.Linear``/``nn.Conv2d`` A1111 keeps as ``up_model``/``down_model``."""
+
+    def __init__(self, weight):
+        self.weight = weight.float().clone()
+
+
+class NetworkModuleLora:
+    """``network_lora.NetworkModuleLora``: ``up_model``/``down_model``, ``alpha``; delta = up @ down * alpha / rank."""
+
+    def __init__(self, network_key, weights):
+        self.network_key = network_key
+        self.up_model = _Weight(weights["lora_up.weight"])
+        self.down_model = _Weight(weights["lora_down.weight"])
+        self.alpha = float(weights["alpha"]) if "alpha" in weights else None
+        self.dim = self.down_model.weight.shape[0]
+
+    def calc_updown(self, target):
+        up = self.up_model.weight.reshape(self.up_model.weight.shape[0], -1)
+        down = self.down_model.weight.reshape(self.dim, -1)
+        scale = self.alpha / self.dim if self.alpha is not None else 1.0
+        return ((up @ down) * scale).reshape(target.shape).to(target.dtype)

@@ -5,7 +5,8 @@ rescan of unknown names, mtime-checked memory cache), and the in-place merge wit
 ``network_apply_weights`` / ``network_restore_weights_from_backup``. Simplified: a loaded
 network's delta on a layer is ``0.01 * multiplier`` everywhere (te multiplier when
 ``"transformer"`` is in the first 20 characters of the layer name, else unet) instead of
-``up @ down * scale``, and it touches every layer with a weight except embeddings (LoraPatches
+``up @ down * scale`` for files without ``lora_up``/``lora_down`` layers (those get the real
+``up @ down * alpha / rank`` on their layer), and it touches every layer with a weight except embeddings (LoraPatches
 patches Linear/Conv2d/GroupNorm/LayerNorm/MultiheadAttention, not Embedding); what matters to the
 adapter is that weights change in place and must be restored.
 """
@@ -13,6 +14,8 @@ adapter is that weights change in place and must be restored.
 import os
 
 import torch
+
+from tests.fakes.a1111 import shared
 
 from . import network
 
@@ -84,9 +87,27 @@ def list_available_networks():
 
 
 def load_network(name, network_on_disk):
+    """Read the file; ``lora_up``/``lora_down`` layers whose A1111 name the model has become
+    ``NetworkModuleLora`` entries (conversion simplified to ``load_network``'s fallbacks:
+    ``lora_unet`` -> ``diffusion_model``, ``lora_te_`` -> ``transformer_``)."""
+    from safetensors.torch import load_file
+
     net = network.Network(name, network_on_disk)
     net.mtime = os.path.getmtime(network_on_disk.filename)
     loaded_files.append(network_on_disk.filename)
+    tensors = load_file(network_on_disk.filename) if network_on_disk.is_safetensors else {}
+    mapping = getattr(shared.sd_model, "network_layer_mapping", {})
+    layers = {}
+    for key, tensor in tensors.items():
+        layer, _, suffix = key.partition(".")
+        layers.setdefault(layer, {})[suffix] = tensor
+    for layer, weights in layers.items():
+        if "lora_up.weight" not in weights or "lora_down.weight" not in weights:
+            continue
+        key = layer.replace("lora_unet", "diffusion_model", 1).replace("lora_te_", "transformer_", 1)
+        if key not in mapping:
+            continue
+        net.modules[key] = network.NetworkModuleLora(key, weights)
     return net
 
 
@@ -182,7 +203,11 @@ def network_apply_weights(self):
             te = "transformer" in network_layer_name[:20]
             multiplier = net.te_multiplier if te else net.unet_multiplier
             with torch.no_grad():
-                self.weight.copy_(self.weight + 0.01 * multiplier)
+                if not net.modules:  # files without LoRA layers: a token delta everywhere
+                    self.weight.copy_(self.weight + 0.01 * multiplier)
+                elif network_layer_name in net.modules:
+                    module = net.modules[network_layer_name]
+                    self.weight.copy_(self.weight + module.calc_updown(self.weight) * multiplier)
         self.network_current_names = wanted_names
 
 

@@ -1,0 +1,35 @@
+"""``bakery compare`` and ``bakery blocks`` end to end on the tiny model."""
+
+from __future__ import annotations
+
+import json
+
+from lora_bakery.cli import main
+
+
+def test_compare_list_and_grid(locon_run, tmp_path, capsys):
+    run_dir = locon_run[0].parent
+    assert main(["compare", str(run_dir), "--list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    out = tmp_path / "grid"
+    assert main(["compare", str(run_dir), "--tiny", "sd15", "--x", "epoch=1,final", "--y", "weight=0,1",
+                 "--steps", "1", "--width", "64", "--height", "64", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["cells"] == 4 and summary["x"] == ["e1", "final (e3)"] and (out / "grid.png").is_file()
+    assert main(["compare", str(run_dir), "--x", "cfg"]) == 1  # values missing: a readable error
+
+
+def test_blocks_norms_bake_presets(locon_run, tmp_path, capsys):
+    run_dir = locon_run[0].parent
+    assert main(["blocks", "--json", "norms", str(run_dir), "--out", str(tmp_path / "n.png")]) == 0
+    norms = json.loads(capsys.readouterr().out)
+    assert norms["labels"] == ["e1", "e2", "final (e3)"] and (tmp_path / "n.png").is_file()
+    target = tmp_path / "midd.safetensors"
+    assert main(["blocks", "bake", str(locon_run[-1]), "--preset", "MIDD", "--drop-zero", "--out", str(target)]) == 0
+    assert target.is_file() and "dropped" in capsys.readouterr().out
+    assert main(["blocks", "bake", str(locon_run[-1]), "--preset", "MIDD", "--out", str(target)]) == 1  # never overwrites
+    user = tmp_path / "presets.txt"
+    user.write_text("MINE:" + ",".join(["0.25"] * 12) + "\n")
+    assert main(["blocks", "--presets", str(user), "presets"]) == 0
+    assert "MINE:0.25" in capsys.readouterr().out
