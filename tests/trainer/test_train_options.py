@@ -114,3 +114,27 @@ def test_run_length():
     assert (s.steps_per_epoch, s.epochs, s.total_steps) == (4, 4, 16)
     s = plan_schedule(batches_per_epoch=10, grad_accum=1, epochs=8, max_steps=25)
     assert (s.epochs, s.total_steps) == (3, 25)
+
+
+@pytest.mark.parametrize("kind", ["locon", "loha", "lokr", "dora", "dylora"])
+def test_every_saved_network_kind_trains_and_saves(kind, tmp_path, tiny_sd15_path):
+    """The config offers these kinds; each must run end to end and write its own key layout."""
+    from lora_bakery.trainer.saving import load_network
+
+    data = make_toy_dataset(tmp_path / "data", count=2, repeats=1)
+    config = _config(data, tmp_path / "out")
+    config.network.type = kind
+    if kind == "dylora":
+        config.network.dylora_unit = 2
+    if kind == "locon":
+        config.network.conv_dim, config.network.conv_alpha = 4, 4
+    result = train(config, load_checkpoint(tiny_sd15_path))
+    tensors, metadata = load_network(result.final)
+    assert tensors and all(torch.isfinite(t.float()).all() for t in tensors.values())
+    assert result.losses and all(loss == loss for loss in result.losses)
+    marker = {"loha": "hada_w1_a", "lokr": "lokr_w1", "dora": "dora_scale"}.get(kind, "lora_down")
+    assert any(marker in key for key in tensors), sorted(tensors)[:5]
+    assert metadata["ss_network_dim"] == "4"
+    if kind == "locon":
+        assert any(".lora_down." in k and k.startswith("lora_unet_") and tensors[k].dim() == 4 and tensors[k].shape[-1] == 3
+                   for k in tensors), "LoCon must adapt 3x3 convs"

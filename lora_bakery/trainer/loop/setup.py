@@ -39,6 +39,7 @@ def network_options(config: TrainConfig, architecture: str) -> Any:
         "dropout": net.dropout,
         "rank_dropout": net.rank_dropout,
         "module_dropout": net.module_dropout,
+        "unit": net.dylora_unit,  # DyLoRA's rank band; only kinds with that field take it
     }
     for name in ("block_dims", "block_alphas", "conv_block_dims", "conv_block_alphas"):
         if getattr(net, name) is not None:
