@@ -104,7 +104,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     host = make_host(args)
     sink = TqdmSink()
-    sink.log = lambda text: print(text, file=sys.stderr)  # type: ignore[attr-defined]
     previewer = host_previewer(host) if config.preview.enabled else None
     try:
         with host.exclusive():

@@ -91,11 +91,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", help="folder with the CLIP tokenizer files")
     p.add_argument("--device", help="cpu or cuda (default: the accelerator's device, else cuda when available)")
     p.add_argument("--v-pred", action="store_true", help="the checkpoint is a v-prediction model")
+    p = sub.add_parser("leco", help="train the concept slider a LECO config file describes")
+    p.add_argument("config", help="LECO config .toml (`bakery leco --example PATH` writes one)")
+    p.add_argument("--ckpt", required=True, help="single-file .safetensors checkpoint")
+    p.add_argument("--tokenizer", help="folder with the CLIP tokenizer files")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--v-pred", action="store_true", help="the checkpoint is a v-prediction model")
     return parser
+
+
+def _leco(args: argparse.Namespace) -> int:
+    """Headless LECO: the same ``train_leco`` as the tab, without previews (no host to render them)."""
+    import torch
+
+    from .config import ConfigError
+    from .leco import LecoConfig, LecoError, train_leco
+    from .loop.checkpoint import load_checkpoint
+
+    try:
+        data = LecoConfig.load(args.config).to_dict()
+        data["preview"]["enabled"] = False
+        config = LecoConfig.from_dict(data)
+    except (ConfigError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        parts = load_checkpoint(args.ckpt, device, args.tokenizer, "v" if args.v_pred else "eps")
+        result = train_leco(config, parts, _LineProgress(True))
+    except LecoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for path in result.files:
+        print(path)
+    print(f"{result.status}: {result.steps}/{result.total_steps} steps, {result.seconds:.1f} s", file=sys.stderr)
+    return 130 if result.status == "interrupted" else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "leco":
+        return _leco(args)
     import torch
 
     from .config import ConfigError, TrainConfig

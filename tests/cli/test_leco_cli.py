@@ -86,3 +86,24 @@ def test_demo_stage_leco(tmp_path, monkeypatch) -> None:
     names = {p.rsplit("/", 1)[-1] for p in stage["outputs"]}
     assert {"demo_slider-000003.safetensors", "demo_slider.safetensors", "demo_slider-000006.png", "leco.toml"} <= names
     assert [c["step"] for c in stage["extreme_changes"]] == [6]
+
+
+def test_headless_trainer_entry_runs_leco(tmp_path, tiny_sd15_path, monkeypatch) -> None:
+    """``python -m lora_bakery.trainer leco`` (no extension code, no previews) writes the same files."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "out"
+    config = tmp_path / "leco.toml"
+    config.write_text(CONFIG.format(out=out.as_posix()), encoding="utf-8")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "lora_bakery.trainer", "leco", str(config), "--ckpt", str(tiny_sd15_path),
+                           "--device", "cpu"], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert str(out / "leco_slider.safetensors") in proc.stdout.split()
+    assert not (out / "preview").exists()
+    tensors, _ = load_network(out / "leco_slider.safetensors")
+    assert tensors and all(k.startswith("lora_unet_") for k in tensors)
