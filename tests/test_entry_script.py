@@ -51,7 +51,8 @@ def test_registers_one_tab_settings_and_routes(fake_webui):
     reg["ui_settings"][0][0]()
     labels = fake_webui.shared.opts.data_labels
     ours = {k: v for k, v in labels.items() if k.startswith("lora_bakery_")}
-    assert set(ours) == {"lora_bakery_output_dir", "lora_bakery_keep_backups", "lora_bakery_default_tagger"}
+    assert set(ours) == {"lora_bakery_output_dir", "lora_bakery_keep_backups", "lora_bakery_default_tagger",
+                         "lora_bakery_compare_presets_file"}
     assert all(v.section == ("lora_bakery", "LoRA Bakery") and v.category_id == "training" for v in ours.values())
     assert fake_webui.shared.opts.lora_bakery_keep_backups == 5
     settings = script.LiveSettings({"keep_backups": 20})
@@ -63,8 +64,9 @@ def test_registers_one_tab_settings_and_routes(fake_webui):
     app = FastAPI()
     reg["app_started"][0][0](None, app)
     reg["app_started"][0][0](None, app)
-    paths = [r.path for r in app.router.routes if r.path.startswith("/bakery/v1")]
-    assert len(paths) == len(set(paths)) and "/bakery/v1/health" in paths
+    routes = [(r.path, tuple(sorted(r.methods or ()))) for r in app.router.routes if r.path.startswith("/bakery/v1")]
+    paths = {path for path, _ in routes}
+    assert len(routes) == len(set(routes)) and "/bakery/v1/health" in paths
     body = api_client(app).get("/bakery/v1/health").json()
     assert body["ok"] is True and body["host"] == "a1111"
 

@@ -251,8 +251,11 @@ def create_network(
         targets += unet_targets(
             views.unet, views.architecture, views.configs.unet, include_conv=options.conv_dim is not None
         )
+    from ..models.views import CONSTRUCTION_LOCK
+
     device = next(views.unet.parameters()).device
-    network = Network(spec, options, views.architecture, targets)
+    with CONSTRUCTION_LOCK:  # never while another thread builds views on the meta device
+        network = Network(spec, options, views.architecture, targets)
     network.set_multiplier(multiplier)
     network.to(device=device, dtype=torch.float32)
     return network

@@ -10,6 +10,7 @@ report says so.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 
 import torch
@@ -44,6 +45,13 @@ def infer_configs(parameters: Mapping[str, torch.Tensor], architecture: str | No
         ) from None
 
 
+#: Serialises building modules on the meta device with everything else that constructs modules.
+#: accelerate's ``init_empty_weights`` patches ``torch.nn.Module.register_parameter`` for the whole
+#: process, not the thread: a module built in another thread meanwhile gets meta weights, and two
+#: overlapping builds (accelerate 0.21) restore each other's patch and leave it on for good.
+CONSTRUCTION_LOCK = threading.RLock()
+
+
 def empty_module(component: Component) -> torch.nn.Module:
     """Build ``component`` with parameters on the meta device (buffers stay real: position_ids...).
 
@@ -55,7 +63,7 @@ def empty_module(component: Component) -> torch.nn.Module:
     """
     from accelerate import init_empty_weights
 
-    with init_empty_weights(include_buffers=False):
+    with CONSTRUCTION_LOCK, init_empty_weights(include_buffers=False):
         return component.build()
 
 

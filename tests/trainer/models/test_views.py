@@ -239,3 +239,30 @@ def test_peft_lora_trains_on_views_and_leaves_host_bitwise_equal(tiny_sd15_path)
     unet.eval()
     assert not torch.equal(_unet_out(unet, "sd15"), base)
     assert all(torch.equal(checkpoint[k], before[k]) for k in checkpoint)
+
+
+def test_concurrent_view_builds_leave_no_meta_patch(tiny_sd15_path):
+    """accelerate's init_empty_weights patches nn.Module for the whole process; two overlapping
+    builds (a job thread and a UI thread) used to leave the patch on, so every later module,
+    e.g. a LoRA network, got meta weights. Builds are serialised now."""
+    import threading
+
+    original = torch.nn.Module.register_parameter
+    state = load_file(str(tiny_sd15_path))
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            for _ in range(3):
+                build_views(state)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert torch.nn.Module.register_parameter is original
+    assert torch.nn.Linear(2, 2).weight.device.type == "cpu"

@@ -1,0 +1,1 @@
+"""The Bake sub-tab: form (``form``), button handlers (``handlers``) and layout (``panel``)."""
