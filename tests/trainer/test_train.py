@@ -109,9 +109,16 @@ def baked(host, tmp_path_factory):
     parts = host.model()
     before = tensor_hash(parts.parameters)
     sampler = HostSampler(host)
+    import gc
+
+    from lora_bakery.trainer.adapters import Network
+
+    gc.collect()
+    existing = [o for o in gc.get_objects() if type(o) is Network]  # other tests' (cached) networks
     result = train(config, parts, sampler=sampler, views=host.views())
     return {"root": root, "data": data, "config": config, "result": result, "before": before,
-            "after": tensor_hash(parts.parameters), "parts": parts, "sampler": sampler}
+            "after": tensor_hash(parts.parameters), "parts": parts, "sampler": sampler,
+            "networks_before": {id(n) for n in existing}, "_keep": existing}
 
 
 def _eval_losses(parts, config, lora_file, captions):
@@ -195,7 +202,8 @@ def test_host_model_untouched(baked, host):
     # The host keeps a small cache of networks built from saved files (for sample generation);
     # those are not the training network.
     cached = {id(n) for n in getattr(getattr(host, "_file_networks", None), "_cache", {}).values()}
-    leftover = [o for o in gc.get_objects() if type(o) is Network and id(o) not in cached]
+    known = cached | baked["networks_before"]
+    leftover = [o for o in gc.get_objects() if type(o) is Network and id(o) not in known]
     assert not leftover, "the network outlived the run"
 
 
