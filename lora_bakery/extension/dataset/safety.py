@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -131,7 +132,7 @@ def summary(plan: Plan) -> str:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace`` (never half-written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.bakery-tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.bakery-tmp")  # unique per call: threads too
     try:
         with open(tmp, "wb") as f:
             f.write(data)

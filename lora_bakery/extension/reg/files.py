@@ -11,27 +11,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
-TEMP_MARK = ".bakery-tmp"
+from lora_bakery.extension.dataset.safety import atomic_write_bytes
+
+TEMP_MARK = ".bakery-tmp"  # the suffix atomic_write_bytes gives its temp files
 PNG_KEY = "lora_bakery_reg"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}{TEMP_MARK}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def png_bytes(image: Any, infotext: str = "", record: dict[str, Any] | None = None) -> bytes:
@@ -60,17 +46,17 @@ def png_bytes(image: Any, infotext: str = "", record: dict[str, Any] | None = No
 
 def write_image(path: Path, image: Any, infotext: str = "", record: dict[str, Any] | None = None) -> None:
     """Write a reg image atomically (see :func:`png_bytes`)."""
-    _atomic_write(path, png_bytes(image, infotext, record))
+    atomic_write_bytes(path, png_bytes(image, infotext, record))
 
 
 def write_caption(path: Path, caption: str) -> None:
     """Write a caption atomically: UTF-8, one line, no BOM (as kohya reads it)."""
-    _atomic_write(path, (caption.strip() + "\n").encode("utf-8"))
+    atomic_write_bytes(path, (caption.strip() + "\n").encode("utf-8"))
 
 
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (the manifest)."""
-    _atomic_write(path, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+    atomic_write_bytes(path, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def image_state(path: Path, size: tuple[int, int] | None = None) -> tuple[bool, dict[str, Any] | None]:
