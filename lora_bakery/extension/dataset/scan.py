@@ -1,7 +1,7 @@
 """Scan a training folder: concept folders, image headers and caption facts, cached by path+mtime+size.
 
-Only image headers are read (``Image.open`` parses the header; pixels are never decoded), plus the
-file's last bytes to catch truncated downloads. Results are cached in ``<root>/.bakery/scan-cache.json``
+Only image headers are read (well-formed PNG/JPEG by ``headers.py``'s parsers, everything else by
+``Image.open``; pixels are never decoded), plus the file's last bytes to catch truncated downloads. Results are cached in ``<root>/.bakery/scan-cache.json``
 keyed by each file's (mtime_ns, size), so a warm rescan costs one ``stat`` per file. The cache stores
 facts; problems are derived from the facts and the current :class:`ScanOptions` every time.
 """
@@ -20,6 +20,7 @@ from PIL import Image
 
 from lora_bakery.extension.dataset import captionfacts
 from lora_bakery.extension.dataset.captionfacts import CaptionInfo, Problem
+from lora_bakery.extension.dataset.headers import exif_orientation, fast_facts
 from lora_bakery.extension.dataset.safety import atomic_write_bytes
 from lora_bakery.trainer.data.folders import (
     BAKERY_DIR,
@@ -33,6 +34,7 @@ from lora_bakery.trainer.data.folders import problems as folder_problems
 CACHE_NAME = "scan-cache.json"
 CACHE_VERSION = 1
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
+_FAST_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg"})
 _16BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}
 
 
@@ -159,22 +161,39 @@ def read_header(path: str | os.PathLike, size: int, deep: bool = False) -> dict:
     """
     if size == 0:
         return {"error": "zero-byte file"}
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if not deep and ext in _FAST_EXTENSIONS:
+        try:
+            with open(path, "rb") as f:
+                facts = fast_facts(f, size, ext)
+                if facts is not None:
+                    if not _tail_ok(facts["format"], f, size):
+                        facts["truncated"] = True
+                    return facts
+        except OSError:
+            pass  # Pillow's path below reports it
+    return pillow_header(path, size, deep)
+
+
+def pillow_header(path: str | os.PathLike, size: int, deep: bool = False) -> dict:
+    """:func:`read_header` through ``Image.open`` only (every format; the reference for ``headers.py``)."""
+    if size == 0:
+        return {"error": "zero-byte file"}
+    ext = os.path.splitext(os.fspath(path))[1].lower()
     try:
         with open(path, "rb") as f, warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with _open(f, os.path.splitext(os.fspath(path))[1].lower()) as im:
+            with _open(f, ext) as im:
                 d = {"width": im.width, "height": im.height, "mode": im.mode, "format": im.format or "",
                      "alpha": im.mode in _ALPHA_MODES or "transparency" in im.info, "orientation": 1, "frames": 1}
                 raw = im.info.get("exif")
                 if raw:
                     try:
-                        ex = Image.Exif()
-                        ex.load(raw)
-                        d["orientation"] = int(ex.get(0x0112, 1) or 1)
+                        d["orientation"] = exif_orientation(raw)
                     except Exception:
                         d["exif_error"] = True
                 d["frames"] = int(getattr(im, "n_frames", 1) or 1)
-                if im.width * im.height > Image.MAX_IMAGE_PIXELS:
+                if Image.MAX_IMAGE_PIXELS is not None and im.width * im.height > Image.MAX_IMAGE_PIXELS:
                     d["bomb"] = f"{im.width}x{im.height} = {im.width * im.height:,} pixels"
                 elif deep:
                     im.load()
