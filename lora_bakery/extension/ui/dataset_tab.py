@@ -51,4 +51,7 @@ def build(ctx: UiContext) -> None:
         with gr.Tab("Repeats", id="ds_repeats"):
             repeats.build_repeats(ctx, root)
         with gr.Tab("Backups", id="ds_backups"):
-            repeats.build_backups(ctx, root)
+            backups_undone = repeats.build_backups(ctx, root)
+    # An undo changes captions on disk: the frequency table and gallery follow (when loaded).
+    for undone in (top["undone"], backups_undone):
+        undone.then(filters["follow_fn"], inputs=filters["follow_inputs"], outputs=filters["refresh_outputs"])

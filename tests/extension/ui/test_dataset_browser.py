@@ -76,6 +76,9 @@ def test_tag_trigger_prune_and_undo_in_the_browser(app_url, tmp_path):  # noqa: 
         expect(result).to_contain_text("remove-tags: 4 write", timeout=STEP_TIMEOUT_MS)
         pruned = _captions(root)
         assert all("1girl" not in text and text.startswith("mychar, ||| ") for text in pruned.values())
+        freq = _by_id(page, "lora_bakery_ds_cap_freq")
+        expect(freq).to_contain_text("mychar", timeout=STEP_TIMEOUT_MS)
+        expect(freq).not_to_contain_text("1girl", timeout=STEP_TIMEOUT_MS)
 
         # 5. undo, step by step: byte-identical to before each change
         message = _by_id(page, "lora_bakery_ds_message")
@@ -85,6 +88,8 @@ def test_tag_trigger_prune_and_undo_in_the_browser(app_url, tmp_path):  # noqa: 
             expect(message).not_to_have_text(previous, timeout=STEP_TIMEOUT_MS)
             expect(message).to_contain_text("Undone")
             _wait_digest(root, expected)
+            if expected is after_trigger:  # the tag frequency table follows the undo
+                expect(freq).to_contain_text("1girl", timeout=STEP_TIMEOUT_MS)
         assert not _captions(root)
         _save_screenshot(page, tmp_path, "lora_bakery_dataset.png")
     watched.assert_clean()

@@ -124,8 +124,9 @@ def build(ctx: UiContext, root: Any) -> dict[str, Any]:
     """The frequency table, filter, gallery and per-image editor.
 
     Returns:
-        `dict`: ``all_of``, ``any_of``, ``none_of`` (the filter Textboxes) and ``refresh`` (a Button
-        that reloads table and gallery).
+        `dict`: ``all_of``, ``any_of``, ``none_of`` (the filter Textboxes), ``refresh`` (a Button
+        that reloads table and gallery) with its function, inputs and outputs, and ``follow_fn`` /
+        ``follow_inputs`` (the same reload, skipped while nothing is loaded: chained after undos).
     """
     with gr.Row():
         all_of = gr.Textbox(label="Images with ALL of", placeholder="1girl, smile", elem_id="lora_bakery_ds_f_all")
@@ -169,6 +170,13 @@ def build(ctx: UiContext, root: Any) -> dict[str, Any]:
         return md, tbl, choices, items, chunk, info, num
 
     outputs = [stats_md, table, sort_by, images, keys, page_md, number]
+
+    def refresh_if_loaded(shown: str, path: str, sort: str, a: str, b: str, c: str, n: float):
+        """After an undo or a saved caption: reload table and gallery, but only once the user loaded them."""
+        if not str(shown or "").strip():
+            return tuple(gr.update() for _ in outputs)
+        return refresh_all(path, sort, a, b, c, n)
+
     refresh.click(refresh_all, inputs=[root, sort_by, *filters, number], outputs=outputs)
     sort_by.select(freq, inputs=[root, sort_by, *filters], outputs=[stats_md, table, sort_by])
     step = {"prev": -1, "next": 1}
@@ -185,6 +193,9 @@ def build(ctx: UiContext, root: Any) -> dict[str, Any]:
     prev_btn.click(turn("prev"), inputs=[root, *filters, number], outputs=[page_md, images, keys, number])
     next_btn.click(turn("next"), inputs=[root, *filters, number], outputs=[page_md, images, keys, number])
     images.select(select, inputs=[root, keys], outputs=[key, text])
-    save.click(save_caption, inputs=[root, key, text], outputs=[saved])
+    follow_inputs = [stats_md, root, sort_by, *filters, number]
+    save.click(save_caption, inputs=[root, key, text], outputs=[saved]).then(
+        refresh_if_loaded, inputs=follow_inputs, outputs=outputs)
     return {"all_of": all_of, "any_of": any_of, "none_of": none_of, "refresh": refresh,
-            "refresh_outputs": outputs, "refresh_fn": refresh_all, "refresh_inputs": [root, sort_by, *filters, number]}
+            "refresh_outputs": outputs, "refresh_fn": refresh_all, "refresh_inputs": [root, sort_by, *filters, number],
+            "follow_fn": refresh_if_loaded, "follow_inputs": follow_inputs}

@@ -47,7 +47,8 @@ def build(ctx: UiContext, slot: common.JobSlot) -> dict[str, Any]:
 
     Returns:
         `dict`: ``root`` (the folder Textbox every section reads), ``message`` (Markdown for
-        undo/interrupt results), ``progress`` (job progress HTML).
+        undo/interrupt results), ``progress`` (job progress HTML), ``undone`` (the Undo click event,
+        for sections that show file contents to chain a refresh on).
     """
     default = str(ctx.settings.get("dataset_dir") or "")
     with gr.Row():
@@ -70,6 +71,6 @@ def build(ctx: UiContext, slot: common.JobSlot) -> dict[str, Any]:
         yield from common.follow(ctx, slot, "Dataset: scan", lambda job: scan_outputs(path, job), 4)
 
     scan_btn.click(scan_click, inputs=[root], outputs=[progress, summary, folders, problems])
-    undo_btn.click(undo_last, inputs=[root], outputs=[message])
+    undone = undo_btn.click(undo_last, inputs=[root], outputs=[message])
     stop_btn.click(lambda: slot.interrupt(ctx), inputs=[], outputs=[message])
-    return {"root": root, "message": message, "progress": progress, "summary": summary}
+    return {"root": root, "message": message, "progress": progress, "summary": summary, "undone": undone}

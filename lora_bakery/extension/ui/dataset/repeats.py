@@ -86,8 +86,12 @@ def undo_named(root: str, name: str, force: bool) -> str:
     return f"Undone: `{rec.path.name}` ({rec.op}, {len(rec.entries)} change(s) restored)."
 
 
-def build_backups(ctx: UiContext, root: Any) -> None:
-    """The Backups section: every backup of the folder, undo any applied one."""
+def build_backups(ctx: UiContext, root: Any) -> Any:
+    """The Backups section: every backup of the folder, undo any applied one.
+
+    Returns:
+        the Undo click event (the tab chains the caption editor's refresh on it).
+    """
     gr.Markdown("Every applied change keeps a backup of the files it touched. Undo restores them byte for byte; "
                 "it refuses when a file was edited after the change (tick *force* to undo anyway).")
     refresh = gr.Button("Refresh", elem_id="lora_bakery_ds_backups_refresh")
@@ -99,5 +103,6 @@ def build_backups(ctx: UiContext, root: Any) -> None:
         undo_btn = gr.Button("Undo this backup", elem_id="lora_bakery_ds_backup_undo")
     result = gr.Markdown("", elem_id="lora_bakery_ds_backup_result")
     refresh.click(common.guarded(3)(backups_outputs), inputs=[root], outputs=[md, table, choice])
-    undo_btn.click(common.guarded(1)(undo_named), inputs=[root, choice, force], outputs=[result]).then(
-        common.guarded(3)(backups_outputs), inputs=[root], outputs=[md, table, choice])
+    undone = undo_btn.click(common.guarded(1)(undo_named), inputs=[root, choice, force], outputs=[result])
+    undone.then(common.guarded(3)(backups_outputs), inputs=[root], outputs=[md, table, choice])
+    return undone
