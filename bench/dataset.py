@@ -14,6 +14,9 @@ captions), timed the way the Dataset tab previews a batch edit (``apply_to_datas
 Part 3 — the tagger, batched and threaded vs. a one-image-at-a-time loop on the same tiny conv model
 (``bench/tagger.py``'s ``measure``; goal ≥ 2×).
 
+Part 4 — the caption editor on 2,000 photo-sized JPEGs: load, page turns with and without cached
+thumbnails, filters, timed through the functions the Captions sub-tab calls.
+
     .venvs/standalone/bin/python bench/dataset.py --only captions tagger
 """
 
@@ -139,6 +142,56 @@ def bench_tagger(images: int, batch: int = 8) -> list[tuple[str, float, str]]:
     return out
 
 
+def make_photo_dataset(root: Path, n: int, folders: int = 4) -> None:
+    """``n`` photo-sized JPEGs (768x1024 and 1024x768, distinct noise) with ~30-tag captions: the gallery's case."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    tags = [f"tag_{i}" for i in range(300)]
+    base = [Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)) for w, h in ((768, 1024), (1024, 768))]
+    blobs = []
+    for i, img in enumerate(base * 4):
+        buf = io.BytesIO()
+        img.rotate(i * 7).save(buf, format="JPEG", quality=80)
+        blobs.append(buf.getvalue())
+    for f in range(folders):
+        (root / f"{f + 1}_concept{f}").mkdir(parents=True)
+    for i in range(n):
+        folder = root / f"{i % folders + 1}_concept{i % folders}"
+        (folder / f"photo{i:05d}.jpg").write_bytes(blobs[i % len(blobs)] + i.to_bytes(4, "big"))  # distinct files
+        picked = rng.choice(len(tags), 30, replace=False)
+        (folder / f"photo{i:05d}.txt").write_text(", ".join(tags[j] for j in picked), encoding="utf-8")
+
+
+def bench_gallery(root: Path, n: int) -> list[tuple[str, float, str]]:
+    """Rows (action, seconds, note): the caption editor's load, page turns and filter on ``n`` images,
+    timed through the same functions the Captions sub-tab calls."""
+    from lora_bakery.extension.ui.dataset import editor, thumbs
+
+    rows = []
+
+    def timed(label: str, fn, note: str = "") -> None:
+        thumbs.wait_prefetched()  # a person looks at a page for a while; the next one is made meanwhile
+        t0 = time.perf_counter()
+        fn()
+        rows.append((label, time.perf_counter() - t0, note))
+
+    timed("load: frequency table (first scan)", lambda: editor.frequency(str(root), "count", "", "", ""),
+          f"{n:,} captions, header scan included")
+    timed("page 1, thumbnails made", lambda: editor.page(str(root), "", "", "", 1), f"{editor.PAGE_SIZE} thumbnails decoded")
+    timed("page 1 again (thumbnails cached)", lambda: editor.page(str(root), "", "", "", 1))
+    timed("page 2 (made in the background while page 1 was shown)", lambda: editor.page(str(root), "", "", "", 2))
+    timed("page 10, jumped to (thumbnails made)", lambda: editor.page(str(root), "", "", "", 10))
+    last = -(-n // editor.PAGE_SIZE)
+    editor.page(str(root), "", "", "", last)
+    timed(f"page {last} again (thumbnails cached)", lambda: editor.page(str(root), "", "", "", last))
+    timed("filter ALL of tag_1 + frequency table", lambda: editor.frequency(str(root), "count", "tag_1", "", ""))
+    timed("filter ANY of tag_1, tag_2: page 1", lambda: editor.page(str(root), "", "tag_1, tag_2", "", 1),
+          "other images: thumbnails made")
+    return rows
+
+
 def print_table(rows: list[tuple[str, float, str]], unit: str = "images/s") -> None:
     w = max(len(r[0]) for r in rows)
     print(f"{'operation':<{w}}  {unit:>12}  notes")
@@ -151,10 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--images", type=int, default=10_000, help="part 1: images to scan")
     ap.add_argument("--captions", type=int, default=100_000, help="part 2: captions")
     ap.add_argument("--tagger-images", type=int, default=48, help="part 3: images to tag")
-    ap.add_argument("--only", nargs="*", choices=["scan", "captions", "tagger"], help="run only these parts")
+    ap.add_argument("--gallery-images", type=int, default=2000, help="part 4: images in the caption gallery")
+    ap.add_argument("--only", nargs="*", choices=["scan", "captions", "tagger", "gallery"], help="run only these parts")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmarks
-    parts = set(args.only or ["scan", "captions", "tagger"])
+    parts = set(args.only or ["scan", "captions", "tagger", "gallery"])
     if "scan" in parts:
         with tempfile.TemporaryDirectory(prefix="bakery-bench-") as tmp:
             root = Path(tmp)
@@ -170,6 +224,17 @@ def main(argv: list[str] | None = None) -> int:
     if "tagger" in parts:
         print(f"\n## 3. tagger on {args.tagger_images} images, batched vs one at a time (goal >= 2x)")
         print_table(bench_tagger(args.tagger_images))
+    if "gallery" in parts:
+        with tempfile.TemporaryDirectory(prefix="bakery-bench-") as tmp:
+            root = Path(tmp)
+            make_photo_dataset(root, args.gallery_images)
+            print(f"\n## 4. caption editor on {args.gallery_images:,} photo-sized JPEGs (goal: every action < 1 s "
+                  "once thumbnails exist)")
+            rows = bench_gallery(root, args.gallery_images)
+        w = max(len(r[0]) for r in rows)
+        print(f"{'action':<{w}}  {'seconds':>8}  notes")
+        for name, secs, note in rows:
+            print(f"{name:<{w}}  {secs:>8.3f}  {note}")
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 
 from lora_bakery.extension.app import build_app
@@ -103,3 +105,26 @@ def test_tag_params_match_the_tagger_settings(tmp_path):
     settings = tag_settings(params)
     assert settings.models == ["a", "b"] and settings.general_mcut and settings.mode == "append"
     assert settings.exclude == ["1girl"] and settings.batch_size == 4
+
+
+def test_gallery_pages_make_thumbnails_in_order_and_prefetch_the_next_page(tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setattr(editor, "PAGE_SIZE", 3)
+    root = tmp_path / "train" / "5_many"
+    root.mkdir(parents=True)
+    for i in range(8):
+        Image.new("RGB", (40 + i, 30), (i * 30, 0, 0)).save(root / f"im{i}.png")
+        (root / f"im{i}.txt").write_text(f"tag{i}", encoding="utf-8")
+    made = thumbs_mod.thumbnails([root / f"im{i}.png" for i in range(8)] + [root / "missing.png"])
+    assert made[-1] is None and len(set(made[:-1])) == 8  # one per image, in order, the missing one None
+    with Image.open(made[7]) as im:
+        assert im.size[0] == 47  # small images keep their size: thumbnail only shrinks
+    for p in made[:-1]:
+        Path(p).unlink()
+    items, keys, info, _n = editor.page(str(tmp_path / "train"), "", "", "", 2)
+    assert keys.splitlines() == ["5_many/im3.png", "5_many/im4.png", "5_many/im5.png"] and "Page 2 of 3" in info
+    assert [caption.split(": ", 1)[1] for _path, caption in items] == ["tag3", "tag4", "tag5"]
+    thumbs_mod.wait_prefetched(timeout=30)
+    assert all(Path(p).is_file() for p in made[6:8])  # page 3 was made in the background
+    assert not Path(made[0]).exists()  # page 1 was not

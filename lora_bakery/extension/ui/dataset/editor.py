@@ -69,11 +69,9 @@ def page(root: str, all_of: str, any_of: str, none_of: str, number: float) -> tu
     pages = max(1, -(-len(keys) // PAGE_SIZE))
     n = min(max(1, int(number or 1)), pages)
     chunk = keys[(n - 1) * PAGE_SIZE: n * PAGE_SIZE]
-    items = []
-    for key in chunk:
-        path = thumbs.thumbnail(captions.root / key)
-        text = captions.texts.get(key, "")
-        items.append((path or _missing_thumb(), f"{key}: {text[:80]}"))
+    made = thumbs.thumbnails([captions.root / key for key in chunk])
+    thumbs.prefetch([captions.root / key for key in keys[n * PAGE_SIZE: (n + 1) * PAGE_SIZE]])
+    items = [(path or _missing_thumb(), f"{key}: {captions.texts.get(key, '')[:80]}") for key, path in zip(chunk, made)]
     return items, "\n".join(chunk), f"Page {n} of {pages} ({len(keys)} images).", n
 
 
