@@ -144,6 +144,30 @@ def plan_masks(root: str | os.PathLike, images: Iterable[str], mask_dir: str, re
     return plan, results
 
 
+def check_checkpoint(ckpt: str | os.PathLike) -> None:
+    """Refuse a local mask checkpoint that holds more than tensors.
+
+    transparent-background's checkpoints are pickles (``.pth``) and releases before 1.3.4 load them
+    with a plain ``torch.load``, which runs whatever code a crafted file carries. Loading it first
+    with ``weights_only=True`` (torch's restricted unpickler) proves it is plain weights.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not a plain-weights checkpoint (the message says why).
+    """
+    import torch
+
+    path = Path(ckpt)
+    if not path.is_file():
+        raise FileNotFoundError(f"{ckpt}: mask checkpoint not found")
+    try:
+        torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not plain weights"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path.name}: not a plain-weights checkpoint, refusing to load it (a pickle can run code). "
+                         f"Use the official ckpt_base.pth / ckpt_fast.pth. Detail: {first[:200]}") from None
+
+
 def default_remover(ckpt: str | os.PathLike | None = None, mode: str = "base", *, log=None, device: str | None = None):
     """The real transparent-background ``Remover``, installing the ``masks`` feature on first use.
 
@@ -158,6 +182,8 @@ def default_remover(ckpt: str | os.PathLike | None = None, mode: str = "base", *
     """
     from lora_bakery import deps
 
+    if ckpt is not None:
+        check_checkpoint(ckpt)
     ok, detail = deps.ensure_installed("masks", log=log)
     if not ok:
         raise RuntimeError(f"background masks are unavailable: {detail}")
@@ -165,8 +191,6 @@ def default_remover(ckpt: str | os.PathLike | None = None, mode: str = "base", *
 
     kwargs = {"mode": mode}
     if ckpt is not None:
-        if not Path(ckpt).is_file():
-            raise FileNotFoundError(f"{ckpt}: mask checkpoint not found")
         kwargs["ckpt"] = str(ckpt)
     if device is not None:
         kwargs["device"] = device

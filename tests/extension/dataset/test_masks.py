@@ -97,3 +97,31 @@ def test_real_transparent_background_if_installed(tmp_path):
     remover = tb.Remover(ckpt=ckpt, device="cpu")
     plan, results = masks.plan_masks(tmp_path, ["1_a/x.png"], "masks", remover)
     assert results and plan.changes
+
+
+def test_local_checkpoint_must_be_plain_weights(tmp_path, monkeypatch):
+    """A crafted pickle is refused before transparent-background (or its install) is ever touched."""
+    import pickle
+
+    import torch
+
+    from lora_bakery import deps
+
+    monkeypatch.setattr(deps, "ensure_installed", lambda *a, **k: pytest.fail("must refuse before installing"))
+    good = tmp_path / "ckpt_base.pth"
+    torch.save({"layer.weight": torch.ones(2, 2)}, good)
+    masks.check_checkpoint(good)  # plain weights pass
+
+    ran = tmp_path / "ran.txt"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(ran), "w"))
+
+    bad = tmp_path / "evil.pth"
+    bad.write_bytes(pickle.dumps({"layer.weight": Payload()}))
+    with pytest.raises(ValueError, match="not a plain-weights checkpoint"):
+        masks.default_remover(ckpt=bad)
+    assert not ran.exists()  # the payload never ran
+    with pytest.raises(FileNotFoundError, match="not found"):
+        masks.default_remover(ckpt=tmp_path / "missing.pth")
