@@ -147,14 +147,14 @@ class SubsetKeys(Section):
         None, "Pick a random caption line and resolve {a|b} choices.", group="Data subsets"
     )
     color_aug: bool | None = opt(
-        None, "Random hue/gamma change (disables latent caching).", group="Data subsets"
+        None, "Random hue/gamma change, kohya's (needs training.cache_latents off).", group="Data subsets"
     )
     flip_aug: bool | None = opt(None, "Random horizontal flip (both flips are cached).", group="Data subsets")
     face_crop_aug_range: list[float] | None = opt(
         None, "Face crop scale range [min, max], only without buckets.", group="Data subsets", min=0.0
     )
     random_crop: bool | None = opt(
-        None, "Random instead of centre crop (disables latent caching).", group="Data subsets"
+        None, "Random instead of centre crop (needs training.cache_latents off).", group="Data subsets"
     )
     token_warmup_min: int | None = opt(
         None, "Tags used at step 0 of the token warmup. Default 1.", group="Data subsets", min=0

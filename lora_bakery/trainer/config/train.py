@@ -155,7 +155,9 @@ class TrainConfig(Section):
         if (self.training.cache_latents or self.training.cache_latents_to_disk) and _augments(ds):
             raise ConfigError(
                 "training.cache_latents",
-                "cannot cache latents with color_aug or random_crop (kohya refuses too)",
+                "cannot cache latents with color_aug or random_crop (kohya refuses too): set "
+                "training.cache_latents and training.cache_latents_to_disk to false to use them "
+                "(latents are then encoded every step)",
             )
 
     def warnings(self) -> list[str]:

@@ -272,8 +272,9 @@ def assign(sizes: Iterable[Size], settings: BucketSettings, weights: Iterable[in
     return report
 
 
-def trainer_view(image, choice: BucketChoice):
-    """The image the trainer will see: resized (area when shrinking, Lanczos when enlarging) and centre-cropped.
+def trainer_view(image, choice: BucketChoice, crop: tuple[int, int, int, int] | None = None):
+    """The image the trainer will see: resized (area when shrinking, Lanczos when enlarging) and centre-cropped
+    (or cropped to ``crop``, a ``random_crop`` box from ``augment.random_crop_box``).
 
     PIL's ``BOX`` filter is the area average that kohya gets from cv2 ``INTER_AREA``.
 
@@ -292,4 +293,4 @@ def trainer_view(image, choice: BucketChoice):
     if choice.resized != choice.size:
         shrinking = choice.resized[0] * choice.resized[1] < choice.size[0] * choice.size[1]
         img = img.resize(choice.resized, Image.BOX if shrinking else Image.LANCZOS)
-    return img.crop(choice.crop)
+    return img.crop(crop if crop is not None else choice.crop)

@@ -43,6 +43,8 @@ class TrainItem:
         mask: a mask image from ``conditioning_data_dir``, if any.
         alpha_mask: use the image's alpha channel as mask.
         flip_aug: random horizontal flips.
+        random_crop: crop the resize's excess at a random offset each step (latents not cached).
+        color_aug: kohya's random hue shift / gamma each step (latents not cached).
     """
 
     image: Path
@@ -56,6 +58,8 @@ class TrainItem:
     mask: Path | None = None
     alpha_mask: bool = False
     flip_aug: bool = False
+    random_crop: bool = False
+    color_aug: bool = False
 
     @property
     def bucket(self) -> tuple[int, int]:
@@ -249,6 +253,10 @@ def build_plan(
             if not subset.image_dir:
                 warnings.append(f"subset {sub_index}: metadata_file subsets are not supported yet; skipped")
                 continue
+            if getattr(subset, "face_crop_aug_range", None):
+                warnings.append(f"{subset.image_dir}: face_crop_aug_range is not applied by LoRA Bakery (kohya uses it "
+                                "only without buckets, with face positions in the file names); images are cropped "
+                                "as usual")
             if not os.path.isdir(subset.image_dir):
                 raise ConfigError(
                     f"dataset subset {sub_index}.image_dir", f"{subset.image_dir} is not a folder"
@@ -283,6 +291,8 @@ def build_plan(
                     mask=info["mask"],
                     alpha_mask=bool(subset.alpha_mask),
                     flip_aug=bool(subset.flip_aug),
+                    random_crop=bool(subset.random_crop),
+                    color_aug=bool(subset.color_aug),
                 )
             )
 

@@ -4,6 +4,7 @@ bucket, scaled to [-1, 1]; masks in [0, 1] at pixel size.
 kohya: ``load_image`` converts to RGB (RGBA when the alpha mask is used), ``trim_and_resize_if_required``
 resizes (area when shrinking, Lanczos when enlarging) and centre-crops, ``IMAGE_TRANSFORMS`` maps to
 [-1, 1]. The resize/crop is D1's :func:`buckets.trainer_view`, the same code the Dataset tab previews.
+``random_crop`` / ``color_aug`` (latents not cached) come in as a :class:`augment.SampleAug`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import augment
+from .augment import SampleAug
 from .dataset import DataError, TrainItem
 
 
@@ -25,8 +28,10 @@ def _open(path):
     return img
 
 
-def load_pixels(item: TrainItem, flip: bool = False) -> torch.Tensor:
+def load_pixels(item: TrainItem, flip: bool = False, aug: SampleAug = augment.NONE) -> torch.Tensor:
     """The image as a ``[3, H, W]`` float tensor in [-1, 1] at its bucket size.
+
+    kohya's order: resize, crop (``aug.crop`` or the centre), colour augmentation, flip.
 
     Raises:
         DataError: the file cannot be decoded (the message names it).
@@ -38,14 +43,16 @@ def load_pixels(item: TrainItem, flip: bool = False) -> torch.Tensor:
         raise DataError(
             f"{item.image}: changed size during training ({img.size}, planned {item.choice.size})"
         )
-    rgb = trainer_view(img.convert("RGB"), item.choice)
+    arr = np.asarray(trainer_view(img.convert("RGB"), item.choice, aug.crop))
+    if aug.changes_colour:
+        arr = augment.apply_colour(arr, aug)
     if flip:
-        rgb = rgb.transpose(0)  # PIL.Image.FLIP_LEFT_RIGHT
-    arr = np.asarray(rgb, dtype=np.float32) / 127.5 - 1.0
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+        arr = arr[:, ::-1]
+    out = arr.astype(np.float32) / 127.5 - 1.0
+    return torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1).contiguous()
 
 
-def load_mask(item: TrainItem, flip: bool = False) -> torch.Tensor | None:
+def load_mask(item: TrainItem, flip: bool = False, aug: SampleAug = augment.NONE) -> torch.Tensor | None:
     """The loss mask as ``[H, W]`` in [0, 1] at the bucket size, or ``None`` when the item has none.
 
     From ``conditioning_data_dir`` (the mask image's red channel / 255: kohya maps it from [-1, 1]
@@ -64,7 +71,7 @@ def load_mask(item: TrainItem, flip: bool = False) -> torch.Tensor | None:
         mask = img.getchannel("A") if "A" in img.getbands() else Image.new("L", img.size, 255)
     else:
         return None
-    mask = trainer_view(mask, item.choice)
+    mask = trainer_view(mask, item.choice, aug.crop)
     if flip:
         mask = mask.transpose(0)
     return torch.from_numpy(np.asarray(mask, dtype=np.float32).copy() / 255.0)

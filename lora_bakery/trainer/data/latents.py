@@ -24,6 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import augment
+from .augment import NONE as NO_AUG
+from .augment import SampleAug
 from .buckets import sdxl_crop_ltrb
 from .dataset import DataError, DatasetPlan, TrainItem
 from .images import load_mask, load_pixels
@@ -66,6 +69,17 @@ class CacheReport:
     encoded: int = 0
     reused: int = 0
     rejected: list[tuple[Path, str]] = field(default_factory=list)
+
+
+@torch.no_grad()
+def sample_latents(vae, pixels: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
+    """``latent_dist.sample()`` of a pixel batch (unscaled, fp32, CPU), each image with its own
+    generator so a latent does not depend on its batch mates."""
+    p = next(vae.parameters())
+    dist = vae.encode(pixels.to(p.device, p.dtype)).latent_dist
+    mean, std = dist.mean.float().cpu(), dist.std.float().cpu()
+    noise = torch.stack([torch.randn(mean.shape[1:], generator=g) for g in generators])
+    return mean + std * noise
 
 
 def vae_stride(vae) -> int:
@@ -215,14 +229,8 @@ class LatentCache:
             get = lambda k: torch.from_numpy(npz[k].astype(np.float32)) if k in npz.files else None  # noqa: E731
             return CachedLatents(get("latents"), get("latents_flipped"), get("alpha_mask"))
 
-    @torch.no_grad()
     def _encode_pixels(self, pixels: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
-        p = next(self.vae.parameters())
-        dist = self.vae.encode(pixels.to(p.device, p.dtype)).latent_dist
-        # sample per image with its own generator, so a latent does not depend on its batch mates
-        mean, std = dist.mean.float().cpu(), dist.std.float().cpu()
-        noise = torch.stack([torch.randn(mean.shape[1:], generator=g) for g in generators])
-        return mean + std * noise
+        return sample_latents(self.vae, pixels, generators)
 
     def _encode(self, group: list[int]) -> None:
         items = [self.plan.items[i] for i in group]
@@ -266,10 +274,44 @@ class LatentCache:
             return entry.latents_flipped
         return entry.latents
 
-    def mask(self, index: int, flip: bool = False) -> torch.Tensor | None:
-        """The item's loss mask ``[H, W]`` (cached alpha, else read from its mask file), or ``None``."""
+    def mask(self, index: int, flip: bool = False, aug: SampleAug = NO_AUG) -> torch.Tensor | None:
+        """The item's loss mask ``[H, W]`` (cached alpha, else read from its mask file), or ``None``.
+
+        ``aug`` is always :data:`augment.NONE` here (cached runs have no random crop); it is accepted so the
+        loop calls this and :meth:`LiveLatents.mask` alike.
+        """
         entry = self.entries.get(index)
         item = self.plan.items[index]
         if entry is not None and entry.alpha_mask is not None:
             return entry.alpha_mask.flip(-1) if flip else entry.alpha_mask
         return load_mask(item, flip=flip)
+
+
+class LiveLatents:
+    """Latents encoded every step, for runs with ``random_crop`` / ``color_aug`` (which kohya will not cache).
+
+    Same role as :class:`LatentCache` in the loop: :meth:`augment` draws a sample's augmentation from
+    its random source, :meth:`encode` returns the batch's latents, :meth:`mask` its masks cropped the
+    same way. Costs one VAE encode per image per step.
+    """
+
+    live = True
+
+    def __init__(self, plan: DatasetPlan, vae) -> None:
+        self.plan = plan
+        self.vae = vae
+
+    def augment(self, index: int, rng) -> SampleAug:
+        """Item ``index``'s augmentation for this step (crop box, hue shift or gamma), drawn from ``rng``."""
+        item = self.plan.items[index]
+        return augment.draw(item.random_crop, item.color_aug, item.choice.resized, item.choice.bucket, rng)
+
+    def encode(self, indices: list[int], flips: list[bool], augs: list[SampleAug], seeds: list[int]) -> torch.Tensor:
+        """Unscaled latents ``[B, C, h, w]`` (CPU, fp32) of the augmented, possibly flipped images."""
+        items = [self.plan.items[i] for i in indices]
+        pixels = torch.stack([load_pixels(it, f, a) for it, f, a in zip(items, flips, augs)])
+        return sample_latents(self.vae, pixels, [torch.Generator().manual_seed(s) for s in seeds])
+
+    def mask(self, index: int, flip: bool = False, aug: SampleAug = NO_AUG) -> torch.Tensor | None:
+        """The item's loss mask, cropped like its image this step."""
+        return load_mask(self.plan.items[index], flip=flip, aug=aug)

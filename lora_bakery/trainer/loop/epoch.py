@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ..data import augment
 from ..data.captions import process_caption
 from ..losses import compute_loss
 from ..noise import noise_latents
@@ -31,17 +32,23 @@ def _batch_inputs(run: Any, batch: Any, epoch: int, batch_index: int) -> tuple[l
     """Items, processed captions, scaled latents and (masked loss) masks of one batch."""
     plan, p = run.plan, run.position
     items = [plan.items[i] for i in batch.items]
-    captions, flips = [], []
-    for pos, item in enumerate(items):
+    live = getattr(run.cache, "live", False)  # random_crop / color_aug: encoded every step
+    captions, flips, augs, seeds = [], [], [], []
+    for pos, (index, item) in enumerate(zip(batch.items, items)):
         rng = run.batcher.sample_rng(epoch, batch_index, pos)
         captions.append(process_caption(item.caption, plan.caption_options(item), rng, epoch=epoch,
                                         step=p.step, max_train_steps=run.schedule.total_steps))
         flips.append(bool(item.flip_aug) and rng.random() < 0.5)
-    latents = torch.stack([run.cache.get(i, f) for i, f in zip(batch.items, flips)])
+        augs.append(run.cache.augment(index, rng) if live else augment.NONE)
+        seeds.append(rng.getrandbits(63) if live else 0)
+    if live:
+        latents = run.cache.encode(batch.items, flips, augs, seeds)
+    else:
+        latents = torch.stack([run.cache.get(i, f) for i, f in zip(batch.items, flips)])
     latents = latents.to(run.device, torch.float32) * run.scaling
     mask = None
     if run.config.training.masked_loss:
-        masks = [run.cache.mask(i, f) for i, f in zip(batch.items, flips)]
+        masks = [run.cache.mask(i, f, a) for i, f, a in zip(batch.items, flips, augs)]
         if any(m is not None for m in masks):
             w, h = batch.bucket
             mask = torch.stack([m if m is not None else torch.ones(h, w) for m in masks]).to(run.device)
@@ -51,7 +58,8 @@ def _batch_inputs(run: Any, batch: Any, epoch: int, batch_index: int) -> tuple[l
 def micro_step(run: Any, batch: Any, epoch: int, batch_index: int, divide: int) -> float:
     """Forward and backward of one batch; returns its (undivided) loss.
 
-    1. captions (kohya order) and flips from the batch's own random source, cached latents
+    1. captions (kohya order), flips and augmentations from the batch's own random source; cached
+       latents (or, with random_crop / color_aug, latents encoded now)
     2. noise, timesteps and noisy latents (offset, pyramid, ip-noise-gamma as configured)
     3. text conditioning (with gradients only when text-encoder adapters train)
     4. U-Net prediction under autocast

@@ -207,9 +207,15 @@ class Run:
         )
 
     def _cache_latents(self) -> None:
-        from ..data.latents import LatentCache
+        from ..data.latents import LatentCache, LiveLatents
 
         tr = self.config.training
+        if any(it.random_crop or it.color_aug for it in self.plan.items):
+            self.cache = LiveLatents(self.plan, self.views.vae)
+            self.note("random_crop / color_aug: latents are encoded every step (kohya does the same; slower than "
+                      "cached latents)")
+            self.scaling = float(dict(self.views.vae.config).get("scaling_factor", 0.18215))
+            return
         self.cache = LatentCache(self.plan, self.views.vae, to_disk=tr.cache_latents_to_disk, seed=tr.seed)
         items = len(self.plan.items)
         self.progress.begin(items, "Caching latents")

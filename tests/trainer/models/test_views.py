@@ -132,10 +132,12 @@ def test_inference_tensors_are_copied_once_and_still_match(case):
     assert "inference" in report.messages[0]
     weights = sum(inference[k].numel() * inference[k].element_size() for k in report.copied)
     assert report.extra_bytes == weights
-    assert_close(_unet_out(copied.unet, arch), _unet_out(views.unet, arch), rtol=0, atol=0)
+    # Same values; not always the same bits: a contiguous copy of a strided view can take another
+    # kernel (seen with one OpenMP thread), which sums in another order.
+    assert_close(_unet_out(copied.unet, arch), _unet_out(views.unet, arch), rtol=1e-5, atol=1e-5)
     ids = _ids(path)
     for a, b in zip(copied.text_encoders, views.text_encoders):
-        assert_close(_text_out(a, ids).last_hidden_state, _text_out(b, ids).last_hidden_state, rtol=0, atol=0)
+        assert_close(_text_out(a, ids).last_hidden_state, _text_out(b, ids).last_hidden_state, rtol=1e-5, atol=1e-5)
     # The copies can join autograd, which inference tensors cannot.
     sample, timesteps, context, kwargs = _unet_inputs(arch)
     sample.requires_grad_(True)
