@@ -12,7 +12,6 @@ dim, alpha, base model version, model name/hash, lr, optimizer, steps, seed), th
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import random
@@ -21,25 +20,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..saving.run_files import (
+    bakery_version,
+    final_file,
+    host_model_metadata,
+    interrupted_file,
+    modelspec_metadata,
+    numbered_file,
+    state_dir,
+)
 from .config import LecoConfig
 
-_SPEC_ARCH = {"sd1": "stable-diffusion-v1", "sd2": "stable-diffusion-v2-512", "sdxl": "stable-diffusion-xl-v1-base"}
-
-
-def step_file(output_dir: Path, name: str, step: int) -> Path:
-    return output_dir / f"{name}-{step:06d}.safetensors"
-
-
-def final_file(output_dir: Path, name: str) -> Path:
-    return output_dir / f"{name}.safetensors"
-
-
-def interrupted_file(output_dir: Path, name: str) -> Path:
-    return output_dir / f"{name}-interrupted.safetensors"
-
-
-def state_dir(output_dir: Path, name: str) -> Path:
-    return output_dir / f"{name}-state"
+step_file = numbered_file
 
 
 def preview_file(output_dir: Path, name: str, step: int) -> Path:
@@ -58,34 +50,7 @@ def planned_files(output_dir: Path, name: str, start: int, total: int, every: in
     return [step_file(output_dir, name, s) for s in save_steps(start, total, every)] + [final_file(output_dir, name)]
 
 
-def _version() -> str:
-    try:
-        from lora_bakery import __version__
-
-        return str(__version__)
-    except Exception:  # pragma: no cover - the package always has a version
-        return "unknown"
-
-
-def model_metadata(parts: Any, v_pred: bool) -> dict[str, str]:
-    """``ss_v2``, ``ss_base_model_version`` and the host checkpoint's name and hashes.
-
-    The full-file sha256 is computed only when the host did not give it (it reads the whole file).
-    """
-    from ..saving import base_model_metadata
-
-    path = getattr(parts, "checkpoint_path", None)
-    known_hash = getattr(parts, "checkpoint_hash", None)
-    out = base_model_metadata(
-        parts.architecture, v_pred, path if path and os.path.isfile(path) else None, full_hashes=not known_hash
-    )
-    if getattr(parts, "checkpoint_name", ""):
-        out["ss_sd_model_name"] = parts.checkpoint_name
-    if known_hash:
-        out["ss_new_sd_model_hash"] = known_hash
-    if getattr(parts, "legacy_hash", None):
-        out["ss_sd_model_hash"] = parts.legacy_hash
-    return out
+model_metadata = host_model_metadata
 
 
 def run_metadata(config: LecoConfig, parts: Any, network: Any, optimizer: Any, resolution: int) -> dict[str, str]:
@@ -126,23 +91,15 @@ def run_metadata(config: LecoConfig, parts: Any, network: Any, optimizer: Any, r
         "ss_max_denoising_steps": str(t.max_denoising_steps),
         "ss_session_id": str(random.Random().randint(0, 2**32)),
         "ss_training_started_at": str(started),
-        "ss_sd_scripts_commit_hash": f"lora-bakery-{_version()}",
+        "ss_sd_scripts_commit_hash": f"lora-bakery-{bakery_version()}",
         "bakery_leco_config": json.dumps(config.to_dict(), ensure_ascii=False, sort_keys=True),
     }
     meta.update(model_metadata(parts, v_pred))
     meta.update(network.metadata())
     arch = parts.architecture
-    meta.update({
-        "modelspec.sai_model_spec": "1.0.0",
-        "modelspec.architecture": f"{_SPEC_ARCH.get(arch, arch)}/lora",
-        "modelspec.implementation": "https://github.com/Stability-AI/generative-models" if arch == "sdxl" else "diffusers",
-        "modelspec.implementation_version": f"lora-bakery/{_version()}",
-        "modelspec.title": config.saving.output_name,
-        "modelspec.resolution": f"{resolution}x{resolution}",
-        "modelspec.prediction_type": "v" if v_pred else "epsilon",
-        "modelspec.date": datetime.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
-        "modelspec.description": config.summary(),
-    })
+    meta.update(modelspec_metadata(arch, title=config.saving.output_name, resolution=(resolution, resolution),
+                                   v_pred=v_pred, started=started))
+    meta["modelspec.description"] = config.summary()
     return meta
 
 

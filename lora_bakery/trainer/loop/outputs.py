@@ -8,8 +8,6 @@ file of epoch ``e - N·K`` when epoch ``e`` is written. An interrupted run write
 
 from __future__ import annotations
 
-import datetime
-import os
 import random
 import time
 from collections.abc import Mapping
@@ -17,25 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from ..config import TrainConfig, to_ss_metadata
+from ..saving.run_files import (
+    bakery_version,
+    final_file,
+    host_model_metadata,
+    interrupted_file,  # noqa: F401 - part of this module's API (run.py names files through it)
+    modelspec_metadata,
+    numbered_file,
+    state_dir,  # noqa: F401 - as above
+)
 
-SDXL_IMPLEMENTATION = "https://github.com/Stability-AI/generative-models"
-_SPEC_ARCH = {"sd1": "stable-diffusion-v1", "sd2": "stable-diffusion-v2-512", "sdxl": "stable-diffusion-xl-v1-base"}
-
-
-def epoch_file(output_dir: Path, name: str, epoch: int) -> Path:
-    return output_dir / f"{name}-{epoch:06d}.safetensors"
-
-
-def final_file(output_dir: Path, name: str) -> Path:
-    return output_dir / f"{name}.safetensors"
-
-
-def interrupted_file(output_dir: Path, name: str) -> Path:
-    return output_dir / f"{name}-interrupted.safetensors"
-
-
-def state_dir(output_dir: Path, name: str) -> Path:
-    return output_dir / f"{name}-state"
+epoch_file = numbered_file
 
 
 def saves_epoch(epoch: int, every: int, epochs: int) -> bool:
@@ -55,15 +45,6 @@ def planned_files(output_dir: Path, name: str, first_epoch: int, epochs: int, ev
     """Every file this run will write from ``first_epoch`` on (to refuse overwriting before training)."""
     out = [epoch_file(output_dir, name, e) for e in range(first_epoch, epochs + 1) if saves_epoch(e, every, epochs)]
     return out + [final_file(output_dir, name)]
-
-
-def _version() -> str:
-    try:
-        from lora_bakery import __version__
-
-        return str(__version__)
-    except Exception:
-        return "unknown"
 
 
 class MetadataBuilder:
@@ -104,26 +85,18 @@ class MetadataBuilder:
             max_train_steps=total_steps, optimizer_name=opt_name,
         )
         meta.update(dataset_meta)
-        meta.update(_model_metadata(parts, v_pred))
+        meta.update(host_model_metadata(parts, v_pred))
         meta.update(network_meta)
         started = time.time()
         meta.update({
             "ss_session_id": str(random.Random().randint(0, 2**32)),
             "ss_training_started_at": str(started),
-            "ss_sd_scripts_commit_hash": f"lora-bakery-{_version()}",
+            "ss_sd_scripts_commit_hash": f"lora-bakery-{bakery_version()}",
             "ss_num_validation_images": "0",
         })
         sv = config.saving
-        spec = {
-            "modelspec.sai_model_spec": "1.0.0",
-            "modelspec.architecture": f"{_SPEC_ARCH.get(arch, arch)}/lora",
-            "modelspec.implementation": SDXL_IMPLEMENTATION if arch == "sdxl" else "diffusers",
-            "modelspec.implementation_version": f"lora-bakery/{_version()}",
-            "modelspec.title": sv.metadata_title or sv.output_name,
-            "modelspec.resolution": f"{resolution[0]}x{resolution[1]}",
-            "modelspec.prediction_type": "v" if v_pred else "epsilon",
-            "modelspec.date": datetime.datetime.fromtimestamp(started).isoformat(timespec="seconds"),
-        }
+        spec = modelspec_metadata(arch, title=sv.metadata_title or sv.output_name, resolution=resolution,
+                                  v_pred=v_pred, started=started)
         if clip_skip:
             spec["modelspec.encoder_layer"] = str(clip_skip)
         if sv.metadata_author:
@@ -136,21 +109,6 @@ class MetadataBuilder:
         out = dict(self.base)
         out.update({"ss_epoch": str(epoch), "ss_steps": str(step), "ss_training_finished_at": str(time.time())})
         return out
-
-
-def _model_metadata(parts: Any, v_pred: bool) -> dict[str, str]:
-    """``ss_v2``, ``ss_base_model_version`` and the host checkpoint's name and hashes."""
-    from ..saving import base_model_metadata
-
-    path = getattr(parts, "checkpoint_path", None)
-    out = base_model_metadata(parts.architecture, v_pred, path if path and os.path.isfile(path) else None, full_hashes=not getattr(parts, "checkpoint_hash", None))
-    if getattr(parts, "checkpoint_name", ""):
-        out["ss_sd_model_name"] = parts.checkpoint_name
-    if getattr(parts, "checkpoint_hash", None):
-        out["ss_new_sd_model_hash"] = parts.checkpoint_hash
-    if getattr(parts, "legacy_hash", None):
-        out["ss_sd_model_hash"] = parts.legacy_hash
-    return out
 
 
 def save_lora(path: Path, network: Any, metadata: Mapping[str, str], precision: str, overwrite: bool) -> Path:

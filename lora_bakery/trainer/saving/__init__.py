@@ -7,6 +7,8 @@ Public API:
 - :func:`stringify_metadata` / :func:`parse_metadata`, :func:`base_model_metadata`,
   :func:`tag_frequency`, :func:`dataset_dirs`, :func:`bucket_info`.
 - :func:`precalculate_safetensors_hashes`, :func:`file_addnet_hash`, :func:`model_hash`, :func:`calculate_sha256`.
+- ``run_files``: the names every run gives its files and the host-model / ``modelspec.*`` metadata
+  (shared by the LoRA loop and LECO).
 """
 
 from __future__ import annotations
