@@ -260,3 +260,25 @@ def scale_factors(module: AdapterModule, params: list[torch.Tensor], max_norm: f
 def alpha_tensor(value: float) -> torch.Tensor:
     """The 0-dim ``alpha`` tensor kohya writes."""
     return torch.tensor(float(value), dtype=torch.float32)
+
+
+class ParameterKeysMixin:
+    """File I/O and max-norm for kinds whose file keys are exactly their parameter names (plus ``alpha``).
+
+    LoHa (``hada_w1_a`` …) and LoKr (``lokr_w1`` …) store every factor under its own name, so saving,
+    loading and kohya's max-norm rule are the same code; a kind lists its names in :attr:`tensor_keys`.
+    """
+
+    tensor_keys: ClassVar[tuple[str, ...]] = ()
+
+    def kohya_tensors(self) -> dict[str, torch.Tensor]:
+        return {**{key: getattr(self, key) for key in self.tensor_keys}, "alpha": alpha_tensor(self.alpha_value)}
+
+    def load_kohya_tensors(self, tensors: Mapping[str, torch.Tensor]) -> None:
+        for key in self.tensor_keys:
+            self._copy(getattr(self, key), tensors[key], key)
+        if "alpha" in tensors:
+            self.alpha_value = float(tensors["alpha"])
+
+    def max_norm(self, max_norm: float) -> tuple[bool, float]:
+        return scale_factors(self, [getattr(self, key) for key in self.tensor_keys], max_norm)

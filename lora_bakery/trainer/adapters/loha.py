@@ -10,13 +10,12 @@ Init as LyCORIS ``LohaModule``: w1_b, w2_b ~ N(0, 1), w1_a ~ N(0, 0.1), w2_a = 0
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .base import AdapterModule, NetworkOptions, alpha_tensor, scale_factors
+from .base import AdapterModule, NetworkOptions, ParameterKeysMixin
 from .registry import AdapterKind, register
 
 KEYS = ("hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b")
@@ -27,10 +26,11 @@ class LohaOptions(NetworkOptions):
     """LoHa options: see :class:`NetworkOptions` (recipes: 32/16 or less)."""
 
 
-class LohaModule(AdapterModule):
+class LohaModule(ParameterKeysMixin, AdapterModule):
     """A LyCORIS LoHa layer (no CP decomposition) on a Linear or Conv2d."""
 
     kind = "loha"
+    tensor_keys = KEYS
 
     def __init__(
         self,
@@ -56,18 +56,6 @@ class LohaModule(AdapterModule):
     def updown(self) -> torch.Tensor:
         delta = (self.hada_w1_a @ self.hada_w1_b) * (self.hada_w2_a @ self.hada_w2_b)
         return delta.reshape(self.org_module.weight.shape) * (self.scale() * self.multiplier)
-
-    def kohya_tensors(self) -> dict[str, torch.Tensor]:
-        return {**{key: getattr(self, key) for key in KEYS}, "alpha": alpha_tensor(self.alpha_value)}
-
-    def load_kohya_tensors(self, tensors: Mapping[str, torch.Tensor]) -> None:
-        for key in KEYS:
-            self._copy(getattr(self, key), tensors[key], key)
-        if "alpha" in tensors:
-            self.alpha_value = float(tensors["alpha"])
-
-    def max_norm(self, max_norm: float) -> tuple[bool, float]:
-        return scale_factors(self, [getattr(self, key) for key in KEYS], max_norm)
 
 
 KIND = register(AdapterKind("loha", LohaOptions, LohaModule, network_module="lycoris.kohya", algo="loha"))

@@ -12,13 +12,12 @@ Init: w1 and w2_a Kaiming-uniform, w2_b zero (zero delta, non-zero gradient for 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .base import AdapterModule, NetworkOptions, alpha_tensor, scale_factors
+from .base import AdapterModule, NetworkOptions, ParameterKeysMixin
 from .registry import AdapterKind, register
 
 KEYS = ("lokr_w1", "lokr_w2_a", "lokr_w2_b")
@@ -59,10 +58,11 @@ def factorization(dimension: int, factor: int = -1) -> tuple[int, int]:
     return (n, m) if m > n else (m, n)
 
 
-class LokrModule(AdapterModule):
+class LokrModule(ParameterKeysMixin, AdapterModule):
     """A LyCORIS LoKr layer (full ``w1``, low-rank ``w2``) on a Linear or Conv2d."""
 
     kind = "lokr"
+    tensor_keys = KEYS
 
     def __init__(
         self,
@@ -90,18 +90,6 @@ class LokrModule(AdapterModule):
         w2 = self.lokr_w2_a @ self.lokr_w2_b
         delta = torch.kron(self.lokr_w1, w2)
         return delta.reshape(self.org_module.weight.shape) * (self.scale() * self.multiplier)
-
-    def kohya_tensors(self) -> dict[str, torch.Tensor]:
-        return {**{key: getattr(self, key) for key in KEYS}, "alpha": alpha_tensor(self.alpha_value)}
-
-    def load_kohya_tensors(self, tensors: Mapping[str, torch.Tensor]) -> None:
-        for key in KEYS:
-            self._copy(getattr(self, key), tensors[key], key)
-        if "alpha" in tensors:
-            self.alpha_value = float(tensors["alpha"])
-
-    def max_norm(self, max_norm: float) -> tuple[bool, float]:
-        return scale_factors(self, [getattr(self, key) for key in KEYS], max_norm)
 
 
 KIND = register(AdapterKind("lokr", LokrOptions, LokrModule, network_module="lycoris.kohya", algo="lokr"))
