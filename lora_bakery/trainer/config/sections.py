@@ -93,6 +93,10 @@ class ModelSection(Section):
     vae: str | None = opt(None, "External VAE .safetensors used to encode the images.", group="General")
 
 
+#: Per-block lists of the network section (kohya's block_dims …): 25 values for SD1, 23 for SDXL.
+BLOCK_LIST_FIELDS = ("block_dims", "block_alphas", "conv_block_dims", "conv_block_alphas", "block_lr_weights")
+
+
 @dataclass
 class NetworkSection(Section):
     """The adapter: type, rank, alpha, what it wraps."""
@@ -162,13 +166,7 @@ class NetworkSection(Section):
         if self.type == "dylora" and self.dim % self.dylora_unit:
             raise ConfigError("dim", f"DyLoRA needs dim to be a multiple of dylora_unit ({self.dylora_unit})")
         lengths = set(BLOCK_COUNTS.values())
-        for name in (
-            "block_dims",
-            "block_alphas",
-            "conv_block_dims",
-            "conv_block_alphas",
-            "block_lr_weights",
-        ):
+        for name in BLOCK_LIST_FIELDS:
             values = getattr(self, name)
             if values is not None and len(values) not in lengths:
                 raise ConfigError(name, f"needs 25 values (SD1) or 23 (SDXL), got {len(values)}")
@@ -181,13 +179,7 @@ class NetworkSection(Section):
     def check_architecture(self, architecture: str) -> None:
         """Per-block lists must match the model family, known only once the model is."""
         expected = BLOCK_COUNTS.get(architecture)
-        for name in (
-            "block_dims",
-            "block_alphas",
-            "conv_block_dims",
-            "conv_block_alphas",
-            "block_lr_weights",
-        ):
+        for name in BLOCK_LIST_FIELDS:
             values = getattr(self, name)
             if expected and values is not None and len(values) != expected:
                 raise ConfigError(
