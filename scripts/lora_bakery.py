@@ -81,7 +81,10 @@ def on_ui_tabs():
         forge_message=f"{FORGE_MESSAGE} ({FORGE})" if FORGE else None, unsupported_tabs=FORGE_UNSUPPORTED,
     )
     if not FORGE:
+        from lora_bakery.extension.host.a1111_paste import send_buttons
+
         kwargs["gpu_call"] = host_factory().gpu_call  # wrap_gradio_gpu_call that exclusive() knows about
+        kwargs["paste_buttons"] = send_buttons  # the webui's own "Send to txt2img" under Compare cells
     with gr.Blocks(analytics_enabled=False) as tab:
         build_tabs(UiContext(**kwargs))
     return [(tab, "LoRA Bakery", "lora_bakery")]

@@ -84,6 +84,10 @@ def test_ui_tab_is_built(fake_webui):
     assert (title, elem_id) == ("LoRA Bakery", "lora_bakery")
     assert type(blocks).__name__ == "Blocks"
     assert script.JOBS.sink_factory is not None  # A1111: progress goes to shared.state
+    # Compare's cell infotext is bound to the webui's own "Send to txt2img" (wired by the webui later)
+    (binding,) = fake_webui.infotext_utils.registered_param_bindings
+    assert binding.tabname == "txt2img" and binding.paste_button.elem_id == "txt2img_tab"
+    assert binding.source_text_component.elem_id == "lora_bakery_compare_cell_infotext"
 
 
 def test_forge_is_detected_and_blocks_model_tabs(fake_webui, monkeypatch, tmp_path):

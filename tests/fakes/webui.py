@@ -24,6 +24,7 @@ from .a1111 import (
     errors,
     fifo_lock,
     hashes,
+    infotext_utils,
     processing,
     progress,
     script_callbacks,
@@ -40,7 +41,7 @@ SUBMODULES = {
     "fifo_lock": fifo_lock, "devices": devices, "shared_state": shared_state, "shared": shared, "progress": progress,
     "errors": errors, "call_queue": call_queue, "hashes": hashes, "sd_hijack": sd_hijack,
     "sd_hijack_clip": sd_hijack_clip, "sd_models": sd_models, "processing": processing,
-    "script_callbacks": script_callbacks,
+    "script_callbacks": script_callbacks, "infotext_utils": infotext_utils,
 }
 _MISSING = object()
 
@@ -59,6 +60,7 @@ class FakeWebui:
         self.script_callbacks = script_callbacks
         self.sd_hijack = sd_hijack
         self.hashes = hashes
+        self.infotext_utils = infotext_utils
 
     @property
     def state(self) -> shared_state.State:
@@ -75,7 +77,7 @@ class FakeWebui:
         return self
 
     def reset(self) -> None:
-        for mod in (shared, call_queue, progress, processing, networks, sd_hijack, script_callbacks):
+        for mod in (shared, call_queue, progress, processing, networks, sd_hijack, script_callbacks, infotext_utils):
             mod.reset()
         hashes.cache.clear()
         errors.reports.clear()

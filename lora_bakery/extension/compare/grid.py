@@ -10,6 +10,7 @@ Seeds are fixed: ``-1`` is replaced by one random seed for the whole grid before
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -126,6 +127,27 @@ class Cell:
             parts.append("lbw=" + (self.blocks_label if self.blocks_label in DEFAULT_PRESETS
                                    else ",".join(f"{v:g}" for v in self.blocks)))
         return "<lora:" + ":".join(parts) + ">"
+
+
+def _quote(value: Any) -> str:
+    """A1111's infotext quoting: JSON-quoted when the value holds ``,``, ``:`` or a newline."""
+    text = str(value)
+    return json.dumps(text, ensure_ascii=False) if any(c in text for c in ",:\n") else text
+
+
+def cell_infotext(cell: Cell, spec: GridSpec) -> str:
+    """The cell as an A1111 infotext (prompt with its ``<lora:…>`` tag, negative prompt, parameters line),
+    what the webui's "Send to txt2img" pastes into the txt2img fields."""
+    prompt = " ".join(x for x in (cell.prompt, cell.lora_tag()) if x)
+    params = [("Steps", spec.steps)]
+    if spec.sampler:
+        params.append(("Sampler", spec.sampler))
+    params += [("CFG scale", f"{cell.cfg_scale:g}"), ("Seed", cell.seed), ("Size", f"{spec.width}x{spec.height}")]
+    lines = [prompt]
+    if cell.negative_prompt:
+        lines.append(f"Negative prompt: {cell.negative_prompt}")
+    lines.append(", ".join(f"{k}: {_quote(v)}" for k, v in params))
+    return "\n".join(lines)
 
 
 def _axes(spec: GridSpec) -> list[Axis | None]:
@@ -321,6 +343,7 @@ def run_grid(host: Any, spec: GridSpec, out_dir: str | Path, progress: Progress 
         row = asdict(cell)
         row["lora_tag"] = cell.lora_tag()
         row["txt2img_prompt"] = " ".join(x for x in (cell.prompt, cell.lora_tag()) if x)
+        row["infotext"] = cell_infotext(cell, spec)
         row["file"] = f"cells/cell-z{cell.z}-y{cell.y}-x{cell.x}.png" if image is not None else None
         rows_json.append(row)
     write_json_atomic(out / "grid.json", {"x": labels[0], "y": labels[1], "z": labels[2], "cells": rows_json,

@@ -43,6 +43,9 @@ class UiContext:
             handler's own thread (A1111: ``modules.call_queue.wrap_gradio_gpu_call``, which takes
             the webui's queue lock and drives its progress bar). ``None`` standalone, where long
             work runs on the job queue's worker instead.
+        paste_buttons (`Callable`, *optional*): makes the webui's own "Send to txt2img" buttons for a
+            Textbox holding an infotext (A1111: ``host.a1111_paste.send_buttons``). ``None``
+            standalone, where the text is there to copy.
     """
 
     host_factory: Callable[[], Host] | None = None
@@ -53,6 +56,7 @@ class UiContext:
     unsupported_tabs: frozenset[str] = FORGE_UNSUPPORTED_TABS
     notice: str | None = None
     gpu_call: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None
+    paste_buttons: Callable[[Any], Any] | None = None
 
     def blocked_message(self, tab_key: str) -> str | None:
         """The message a tab shows instead of its controls, or ``None`` when it is usable here.

@@ -108,3 +108,22 @@ def test_a1111_grid_uses_files_where_they_are_and_leaves_nothing_behind(locon_ru
         now = model.state_dict()
         assert all(torch.equal(now[k], v) for k, v in clean.items())
         assert not webui.call_queue.queue_lock.locked()
+
+
+def test_cell_infotext_survives_a1111_parsing_with_awkward_values():
+    from lora_bakery.extension.compare.grid import Cell, GridSpec, cell_infotext
+    from tests.fakes.a1111.infotext_utils import parse_generation_parameters
+
+    spec = GridSpec(prompt="x", steps=28, width=832, height=1216, sampler="DPM++ 2M, Karras")
+    cell = Cell(x=0, y=0, z=0, prompt="1girl, smile", negative_prompt="lowres, bad hands", seed=42, cfg_scale=5.5,
+                lora="/out/mychar-000004.safetensors", te=0.8, unet=None, blocks=[1.0] * 17, blocks_label="MIDD")
+    text = cell_infotext(cell, spec)
+    pasted = parse_generation_parameters(text)
+    assert pasted["Prompt"] == "1girl, smile <lora:mychar-000004:0.8:lbw=MIDD>"
+    assert pasted["Negative prompt"] == "lowres, bad hands"
+    assert pasted["Sampler"] == "DPM++ 2M, Karras"  # quoted because of the comma, unquoted by the parser
+    assert (pasted["Steps"], pasted["CFG scale"], pasted["Seed"]) == ("28", "5.5", "42")
+    assert (pasted["Size-1"], pasted["Size-2"]) == ("832", "1216")
+    no_negative = Cell(x=0, y=0, z=0, prompt="a", negative_prompt="", seed=1, cfg_scale=7.0, lora=None, te=1.0,
+                       unet=None, blocks=None)
+    assert parse_generation_parameters(cell_infotext(no_negative, GridSpec(prompt="a")))["Negative prompt"] == ""

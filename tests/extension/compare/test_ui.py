@@ -33,4 +33,11 @@ def test_handlers(sd15_host, locon_run, tmp_path):
     outputs = list(handlers.run_grid(ctx, common.JobSlot(), str(tmp_path / "grids"), *values))
     final = outputs[-1]
     assert "4/4 cells" in final[1], final[1]
-    assert handlers.cell_prompt(final[5], 3) == "a cat <lora:demo:1>"
+    prompt, infotext = handlers.cell_prompt(final[5], 3)
+    assert prompt == "a cat <lora:demo:1>" and handlers.cell_prompt(final[5], 9) == ("", "")
+    # what A1111's "Send to txt2img" would paste (its parser, tests/fakes/a1111/infotext_utils.py)
+    from tests.fakes.a1111.infotext_utils import parse_generation_parameters
+
+    pasted = parse_generation_parameters(infotext)
+    assert pasted["Prompt"] == prompt and pasted["Steps"] == "1" and pasted["Seed"] == "3"
+    assert pasted["Size-1"] == pasted["Size-2"] == "64" and pasted["CFG scale"] == "7"

@@ -120,11 +120,12 @@ def _stamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
 
 
-def cell_prompt(cells: list[dict[str, Any]], index: int | None) -> str:
-    """The txt2img prompt (with the ``<lora:…>`` tag) of a clicked cell."""
-    if not cells or index is None or index >= len([c for c in cells if c.get("file")]):
-        return ""
-    return [c for c in cells if c.get("file")][index]["txt2img_prompt"]
+def cell_prompt(cells: list[dict[str, Any]], index: int | None) -> tuple[str, str]:
+    """(txt2img prompt with the ``<lora:…>`` tag, A1111 infotext) of a clicked cell; empty when none."""
+    rendered = [c for c in cells or [] if c.get("file")]
+    if index is None or not 0 <= index < len(rendered):
+        return "", ""
+    return rendered[index]["txt2img_prompt"], rendered[index].get("infotext", "")
 
 
 def norms(folder: str, chosen: list[str], out_root: str) -> tuple[str, Any, Any]:

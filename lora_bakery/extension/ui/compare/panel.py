@@ -54,7 +54,13 @@ def build(ctx: UiContext) -> None:
         grid = gr.Image(label="Grid", type="filepath", interactive=False)
         cells_gallery = gr.Gallery(label="Cells (click one for its txt2img prompt)", columns=6)
         cells_state = gr.State([])
-        txt2img = gr.Textbox(label="txt2img prompt of the clicked cell (with its <lora:…> tag)", interactive=False)
+        txt2img = gr.Textbox(label="txt2img prompt of the clicked cell (with its <lora:…> tag)", interactive=False,
+                             elem_id="lora_bakery_compare_cell_prompt")
+        with gr.Row():
+            infotext = gr.Textbox(label="Its generation parameters (A1111 infotext)", lines=3, interactive=False,
+                                  scale=4, elem_id="lora_bakery_compare_cell_infotext")
+            if ctx.paste_buttons is not None:
+                ctx.paste_buttons(infotext)  # the webui's own "Send to txt2img": pastes prompt, seed, size…
         grid_file = gr.File(label="Download grid", interactive=False)
     with gr.Accordion("Block analysis", open=False):
         with gr.Row():
@@ -88,7 +94,7 @@ def build(ctx: UiContext) -> None:
     def on_select(cells, evt: gr.SelectData):
         return handlers.cell_prompt(cells, evt.index if isinstance(evt.index, int) else None)
 
-    cells_gallery.select(on_select, [cells_state], [txt2img])
+    cells_gallery.select(on_select, [cells_state], [txt2img, infotext])
     norms_btn.click(handlers.norms, [folder, epochs, out_root], [message, norms_image, norms_file])
     effect_btn.click(functools.partial(handlers.effect, ctx, slot),
                      [folder, epochs, out_root, prompt, negative, seed, steps, width, height, low],
