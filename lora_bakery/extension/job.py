@@ -15,6 +15,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from lora_bakery.extension.host.base import HostError, Progress
+from lora_bakery.trainer.memory import is_out_of_memory
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -45,10 +46,9 @@ def error_message(exc: BaseException) -> str:
     """
     text = str(exc).strip()
     first = text.splitlines()[0].strip() if text else ""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if "OutOfMemoryError" in names or "out of memory" in text.lower():
+    if is_out_of_memory(exc):
         detail = f": {first}" if first else ""
-        return f"Out of GPU memory{detail}. Try a smaller batch size or resolution, or enable gradient checkpointing."
+        return f"Out of memory{detail}. Try a smaller batch size or resolution, or enable gradient checkpointing."
     if isinstance(exc, (ValueError, HostError)) and first:
         return first
     if first:

@@ -219,9 +219,9 @@ def test_error_message_mapping():
         pass
 
     oom = error_message(OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore"))
-    assert oom.startswith("Out of GPU memory: CUDA out of memory. Tried to allocate 2.00 GiB.")
+    assert oom.startswith("Out of memory: CUDA out of memory. Tried to allocate 2.00 GiB.")
     assert "smaller batch" in oom and "\n" not in oom
-    assert error_message(RuntimeError("CUDA error: out of memory")).startswith("Out of GPU memory")
+    assert error_message(RuntimeError("CUDA error: out of memory")).startswith("Out of memory")
     assert error_message(ValueError("learning_rate must be > 0\nline2")) == "learning_rate must be > 0"
     assert error_message(HostError("No checkpoint is loaded.")) == "No checkpoint is loaded."
     assert error_message(ZeroDivisionError("division by zero")) == "ZeroDivisionError: division by zero (details in the console)"

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..config import ConfigError, TrainConfig
+from ..memory import is_out_of_memory
 from . import outputs
 from .distributed import Distributed
 from .plot import ScalarLog, write_loss_plot
@@ -43,15 +44,6 @@ OOM_ADVICE = (
     "cached (training.cache_latents), a lower resolution (e.g. 512 for SD1.5, 768-1024 for SDXL), "
     "a smaller network dim, or bf16/fp16 mixed precision."
 )
-
-
-def _is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError):
-        return True
-    oom = getattr(torch.cuda, "OutOfMemoryError", None)
-    if oom is not None and isinstance(exc, oom):
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
 class Run:
@@ -91,7 +83,7 @@ class Run:
             exc.result = exc.result or self.result
             raise
         except Exception as exc:
-            if _is_oom(exc):
+            if is_out_of_memory(exc):
                 self._free()
                 raise TrainError(OOM_ADVICE + f" ({type(exc).__name__}: {exc})", reason="oom", result=self.result) from exc
             raise
