@@ -76,6 +76,8 @@ class _Head:
             if end > self.size or end > HEAD_BYTES:
                 return None
             self.buf += self.f.read(max(end - len(self.buf), FIRST_READ))
+            if end > len(self.buf):  # the file shrank under us
+                return None
         return self.buf[pos:end]
 
 
