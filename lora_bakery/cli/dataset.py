@@ -94,6 +94,8 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--step", type=int)
     s.add_argument("--no-upscale", action="store_true", default=None)
     s.add_argument("--sort", action="store_true", help="plan moving images into bucket_WxH subfolders")
+    s.add_argument("--views", metavar="DIR", help="also write what the trainer sees (resized, cropped) as PNGs "
+                                                  "into DIR (a new folder outside the dataset), flagged images first")
     add_apply_options(s)
 
     s = ds.add_parser("captions", help="caption batch operations (on the filtered set)")
@@ -237,7 +239,9 @@ def _run(args: argparse.Namespace) -> int:
     if cmd == "buckets" and not args.sort:
         from lora_bakery.extension.dataset.scan import scan
 
-        _buckets, facts = registry.bucket_facts(scan(registry._root(args.root)), params)
+        buckets, facts = registry.bucket_facts(scan(registry._root(args.root)), params)
+        if args.views:
+            _write_views(registry._root(args.root), buckets, Path(args.views), args.limit or 0)
         if args.json:
             print(json.dumps(facts, indent=1))
             return 0
@@ -254,6 +258,25 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print_preview(registry.preview(args.root, op, params, progress=sink), args.json, args.limit)
     return 0
+
+
+def _write_views(root: Path, buckets: Any, out: Path, limit: int) -> None:
+    """Write the trainer's view of each image (flagged first) as ``NNNN_<name>_<bucket>.png`` into a new ``out``."""
+    from lora_bakery.extension.dataset.bucketing import trainer_view, view_rows
+
+    if out.resolve().is_relative_to(root.resolve()):
+        raise ValueError(f"{out}: inside the dataset, where the views would be trained on; choose a folder outside it")
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"{out}: not empty; choose a new folder for the views (nothing is overwritten)")
+    out.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for i, row in enumerate(view_rows(buckets, limit or len(buckets.rows))):
+        image = trainer_view(root, row)
+        if image is not None:
+            w, h = row.choice.bucket
+            image.save(out / f"{i:04d}_{Path(row.path).stem}_{w}x{h}.png")
+            written += 1
+    print(f"wrote {written} trainer view(s) to {out}")
 
 
 def run(args: argparse.Namespace) -> int:

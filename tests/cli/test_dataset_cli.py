@@ -63,6 +63,15 @@ def test_image_ops_dupes_buckets_repeats(dataset, capsys):
     assert main(["dataset", "buckets", str(dataset)]) == 0
     out = capsys.readouterr().out
     assert "576x448" in out and "needs upscale" in out
+    views = dataset.parent / "views"
+    assert main(["dataset", "buckets", str(dataset), "--views", str(views)]) == 0
+    written = sorted(p.name for p in views.iterdir())
+    assert written and f"wrote {len(written)} trainer view(s)" in capsys.readouterr().out
+    assert any(name.endswith("_576x448.png") for name in written)
+    assert main(["dataset", "buckets", str(dataset), "--views", str(views)]) == 1  # never overwrites
+    assert main(["dataset", "buckets", str(dataset), "--views", str(dataset / "10_chara" / "v")]) == 1  # not inside
+    assert not (dataset / "10_chara" / "v").exists()
+    capsys.readouterr()
     assert main(["dataset", "repeats", str(dataset), "--role", "3_outfit=subconcept", "--apply"]) == 0
     out = capsys.readouterr().out
     assert "new_name" in out and "applied" in out

@@ -1,14 +1,17 @@
 """Bucket preview for a scanned dataset: kohya's exact bucket per image, flags, histogram, sort plan.
 
 The bucket math lives in :mod:`lora_bakery.trainer.data.buckets` (shared with the trainer); this
-module joins it to a :class:`~lora_bakery.extension.dataset.scan.ScanResult` and builds the optional
+module joins it to a :class:`~lora_bakery.extension.dataset.scan.ScanResult`, shows the image the
+trainer will see (:func:`trainer_view`, the trainer's own resize and crop) and builds the optional
 "sort into ``bucket_WxH`` subfolders" plan. (Sorted subfolders are for looking at, not training:
 kohya reads only the concept folder itself, so the plan says so.)
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from lora_bakery.extension.dataset.safety import Change, Plan
 from lora_bakery.extension.dataset.scan import ImageInfo, ScanResult
@@ -104,3 +107,31 @@ def plan_sort_into_buckets(result: ScanResult, buckets: DatasetBuckets) -> Plan:
             plan.changes.append(Change(cap, "move", new_path=f"{dest_dir}/{stem}{CAPTION_EXTENSION}",
                                        description="caption follows its image"))
     return plan
+
+
+def trainer_view(root: str | os.PathLike, row: BucketRow):
+    """The image exactly as the trainer will see it: read as kohya reads it (RGB, no EXIF rotation),
+    resized and centre-cropped to its bucket by the trainer's own :func:`buckets.trainer_view`.
+
+    Returns:
+        `PIL.Image.Image | None`: ``row.choice.bucket`` in size; None when the file cannot be decoded
+        or has no bucket.
+    """
+    from PIL import Image
+
+    from lora_bakery.trainer.data.buckets import trainer_view as view
+
+    if row.choice.problem:
+        return None
+    try:
+        with Image.open(Path(root) / row.path) as im:
+            return view(im.convert("RGB"), row.choice)
+    except Exception:  # noqa: BLE001 - a broken image gets no preview (the scan already flags it)
+        return None
+
+
+def view_rows(buckets: DatasetBuckets, limit: int = 24) -> list[BucketRow]:
+    """The rows worth looking at first: flagged ones (upscaled, strongly shrunk), then the rest."""
+    flagged = buckets.flagged()
+    rest = [r for r in buckets.rows if not r.flags]
+    return (flagged + rest)[:limit]

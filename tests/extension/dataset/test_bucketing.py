@@ -52,3 +52,35 @@ def test_avif_is_scanned_where_readable(tmp_path):
     ims = [im for _, im in scan(tmp_path, use_cache=False).images()]
     assert [(im.path, im.width, im.height, im.format) for im in ims] == [("1_a/x.avif", 64, 32, "AVIF")]
     assert Image.open(tmp_path / "1_a" / "x.avif").size == (64, 32)
+
+
+def test_trainer_view_is_what_the_trainer_loads(tmp_path):
+    """The Buckets preview shows the very pixels training reads: compare with the trainer's load_pixels."""
+    import numpy as np
+    import torch
+
+    from lora_bakery.extension.dataset.bucketing import trainer_view, view_rows
+    from lora_bakery.trainer.config import TrainConfig
+    from lora_bakery.trainer.data.dataset import build_plan
+    from lora_bakery.trainer.data.images import load_pixels
+
+    folder = tmp_path / "2_chara"
+    mk.save(mk.pattern(300, 170, seed=1), folder / "wide.png")
+    mk.save(mk.pattern(40, 90, seed=2), folder / "small.png")
+    for name in ("wide", "small"):
+        (folder / f"{name}.txt").write_text("sks", encoding="utf-8")
+    settings = BucketSettings(resolution=(128, 128), min_reso=64, max_reso=256, step=64)
+    buckets = bucket_dataset(scan(tmp_path, use_cache=False), settings)
+    rows = view_rows(buckets)
+    assert rows[0].path == "2_chara/small.png" and rows[0].flags  # flagged (needs upscale) first
+    plan = build_plan(TrainConfig.from_dict({"dataset": {"train_data_dir": str(tmp_path), "general": {
+        "resolution": 128, "min_bucket_reso": 64, "max_bucket_reso": 256, "bucket_reso_steps": 64}}}))
+    items = {item.image.name: item for item in plan.items}
+    for row in rows:
+        view = trainer_view(tmp_path, row)
+        item = items[row.path.rsplit("/", 1)[1]]
+        assert view.size == item.choice.bucket == row.choice.bucket
+        trained = ((load_pixels(item) + 1) * 127.5).round().permute(1, 2, 0).to(torch.uint8).numpy()
+        assert np.array_equal(np.asarray(view), trained)
+    (folder / "wide.png").write_bytes(b"broken now")
+    assert trainer_view(tmp_path, next(r for r in rows if r.path.endswith("wide.png"))) is None

@@ -88,6 +88,9 @@ def test_prep_buckets_dupes_repeats_backups(tmp_path):
     assert "remove-alpha: 1 write" in md and len(gallery) == 2 and list(table["kind"]) == ["write"]
     md, hist, flagged = prep.bucket_outputs(str(root), "sd15", 0, 0, 0, 64, False)
     assert "bucket" in md and "576x448" in set(hist["bucket"]) and len(flagged) > 0
+    md, views = prep.trainer_views(str(root), "sd15", 0, 0, 0, 64, False)
+    assert "as the trainer sees them" in md and views and all(thumbs_mod.cache_dir().as_posix() in p for p, _ in views)
+    assert "→ 576x448" in " ".join(label for _, label in views)
     md, groups, plan, images = review.find_groups(str(root), 6, False, False, None)
     assert "1 group" in md and groups["kind"].iloc[0] == "exact" and len(images) == 2
     md, table = repeats.repeats_outputs(str(root), True, "prodigy", "sd15", False, False, 8, 300, 100, 1, "3_outfit")

@@ -1,4 +1,5 @@
-"""Image prep (convert to PNG, remove alpha, trim, pad to square) and the bucket preview.
+"""Image prep (convert to PNG, remove alpha, trim, pad to square) and the bucket preview (with the
+images as the trainer will see them).
 
 Each image operation: **Preview** (a table of what changes, before/after thumbnails) → **Apply**
 (planned again from the files as they are, backed up) → **Undo last change** in the folder row.
@@ -22,6 +23,8 @@ PREP_OPS = {
 }
 BUCKET_COLUMNS = ["bucket", "images", "samples_per_epoch"]
 FLAG_COLUMNS = ["path", "size", "bucket", "scale", "flags"]
+#: Images shown in "What the trainer sees".
+VIEW_LIMIT = 24
 
 
 def _op_outputs(root: str, op: str, params: dict[str, Any], apply: bool, progress: Any) -> tuple[str, Any, Any]:
@@ -86,6 +89,35 @@ def bucket_outputs(root: str, family: str, resolution: float, lo: float, hi: flo
     return md, common.frame(facts["histogram"], BUCKET_COLUMNS), common.frame(flagged[: common.MAX_ROWS], FLAG_COLUMNS)
 
 
+def trainer_views(root: str, family: str, resolution: float, lo: float, hi: float, step: float,
+                  no_upscale: bool) -> tuple[str, list[tuple[str, str]]]:
+    """(Markdown, gallery items): what the trainer will see of the flagged images first, at these settings."""
+    import io
+
+    from lora_bakery.extension.dataset.bucketing import trainer_view, view_rows
+    from lora_bakery.extension.dataset.scan import scan
+    from lora_bakery.extension.dataset_ops import registry
+    from lora_bakery.extension.ui.dataset import thumbs
+
+    path = registry._root(root)
+    buckets, _facts = registry.bucket_facts(scan(path), bucket_params(family, resolution, lo, hi, step, no_upscale))
+    items = []
+    for row in view_rows(buckets, VIEW_LIMIT):
+        image = trainer_view(path, row)
+        if image is None:
+            continue
+        buf = io.BytesIO()
+        image.save(buf, format="PNG", compress_level=1)
+        c = row.choice
+        note = f" — {row.flags[0].split(':')[0]}" if row.flags else ""
+        items.append((thumbs.from_bytes(buf.getvalue()),
+                      f"{row.path}: {c.size[0]}x{c.size[1]} → {c.bucket[0]}x{c.bucket[1]} (×{c.scale:.2f}){note}"))
+    flagged = len(buckets.flagged())
+    md = (f"The first {len(items)} of {len(buckets.rows)} images as the trainer sees them (resized, centre-cropped "
+          f"to the bucket); {flagged} flagged image(s) come first.")
+    return md, items
+
+
 def bucket_params(family: str, resolution: float, lo: float, hi: float, step: float, no_upscale: bool) -> dict:
     return {"family": family, "resolution": int(resolution or 0) or None, "min": int(lo or 0) or None,
             "max": int(hi or 0) or None, "step": int(step or 0) or None, "no_upscale": bool(no_upscale)}
@@ -120,5 +152,11 @@ def build_buckets(ctx: UiContext, slot: common.JobSlot, root: Any, progress: Any
     flagged = common.dataframe("Flagged images", FLAG_COLUMNS, "lora_bakery_ds_buckets_flagged")
     inputs = [family, resolution, lo, hi, step, no_upscale]
     show.click(common.guarded(3)(bucket_outputs), inputs=[root, *inputs], outputs=[md, hist, flagged])
+    with gr.Accordion("What the trainer sees (flagged images first)", open=False):
+        views_btn = gr.Button("Show the trainer's view", elem_id="lora_bakery_ds_buckets_views")
+        views_md = gr.Markdown("", elem_id="lora_bakery_ds_buckets_views_info")
+        views = common.gallery("Resized and cropped to the bucket, as training reads them",
+                               "lora_bakery_ds_buckets_views_gallery")
+    views_btn.click(common.guarded(2)(trainer_views), inputs=[root, *inputs], outputs=[views_md, views])
     with gr.Accordion("Sort into bucket_WxH subfolders (for review; undoable)", open=False):
         op_section(ctx, slot, root, progress, "sort-buckets", inputs, bucket_params, "bucketsort")
