@@ -38,11 +38,17 @@ _PNG_MODES = {
 _PNG_SAFE_MIN_LENGTH = {b"PLTE": 0, b"tRNS": 0, b"gAMA": 4, b"sRGB": 1, b"pHYs": 9, b"tEXt": 0, b"eXIf": 0,
                         b"cHRM": 0}
 _IS_CHUNK_ID = re.compile(rb"\w\w\w\w").fullmatch
-_ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
+#: Modes with an alpha band (a "transparency" entry in ``info`` also counts as alpha).
+ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _JPEG_SKIP = {0xC4, 0xCC, 0xDC, 0xDD, 0xDF, 0xFE}  # DHT DAC DNL DRI EXP COM: length + payload, no checks
 _JPEG_LAYER_MODES = {1: "L", 3: "RGB", 4: "CMYK"}
+
+
+def has_alpha(image: Image.Image) -> bool:
+    """Whether an open Pillow image carries transparency: an alpha band or a ``transparency`` entry."""
+    return image.mode in ALPHA_MODES or "transparency" in image.info
 
 
 def exif_orientation(raw: bytes) -> int:
@@ -137,7 +143,7 @@ def png_facts(head: _Head) -> dict | None:
     if first or _too_big(width, height):
         return None
     facts = {"width": width, "height": height, "mode": mode, "format": "PNG",
-             "alpha": mode in _ALPHA_MODES or transparent, "orientation": 1, "frames": 1}
+             "alpha": mode in ALPHA_MODES or transparent, "orientation": 1, "frames": 1}
     if exif is not None and not _add_orientation(facts, exif):
         return None
     return facts

@@ -20,7 +20,7 @@ from PIL import Image
 
 from lora_bakery.extension.dataset import captionfacts
 from lora_bakery.extension.dataset.captionfacts import CaptionInfo, Problem
-from lora_bakery.extension.dataset.headers import exif_orientation, fast_facts
+from lora_bakery.extension.dataset.headers import exif_orientation, fast_facts, has_alpha
 from lora_bakery.extension.dataset.safety import atomic_write_bytes
 from lora_bakery.trainer.data.folders import (
     BAKERY_DIR,
@@ -33,7 +33,6 @@ from lora_bakery.trainer.data.folders import problems as folder_problems
 
 CACHE_NAME = "scan-cache.json"
 CACHE_VERSION = 1
-_ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 _FAST_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg"})
 _16BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}
 
@@ -185,7 +184,7 @@ def pillow_header(path: str | os.PathLike, size: int, deep: bool = False) -> dic
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with _open(f, ext) as im:
                 d = {"width": im.width, "height": im.height, "mode": im.mode, "format": im.format or "",
-                     "alpha": im.mode in _ALPHA_MODES or "transparency" in im.info, "orientation": 1, "frames": 1}
+                     "alpha": has_alpha(im), "orientation": 1, "frames": 1}
                 raw = im.info.get("exif")
                 if raw:
                     try:

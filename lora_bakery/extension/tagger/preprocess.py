@@ -23,17 +23,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from lora_bakery.extension.dataset.headers import has_alpha
+
 WHITE = (255, 255, 255)
-_ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
-
-
-def _has_alpha(image: Image.Image) -> bool:
-    return image.mode in _ALPHA_MODES or "transparency" in image.info
 
 
 def to_rgb_on_white(image: Image.Image) -> Image.Image:
     """Step 1: RGB, with any transparency composited onto white."""
-    if not _has_alpha(image):
+    if not has_alpha(image):
         return image if image.mode == "RGB" else image.convert("RGB")
     rgba = image.convert("RGBA")
     canvas = Image.new("RGBA", rgba.size, WHITE + (255,))
