@@ -128,6 +128,10 @@ class Cell:
                                    else ",".join(f"{v:g}" for v in self.blocks)))
         return "<lora:" + ":".join(parts) + ">"
 
+    def txt2img_prompt(self) -> str:
+        """The prompt that reproduces this cell in txt2img: its prompt followed by its ``<lora:…>`` tag."""
+        return " ".join(x for x in (self.prompt, self.lora_tag()) if x)
+
 
 def _quote(value: Any) -> str:
     """A1111's infotext quoting: JSON-quoted when the value holds ``,``, ``:`` or a newline."""
@@ -138,12 +142,11 @@ def _quote(value: Any) -> str:
 def cell_infotext(cell: Cell, spec: GridSpec) -> str:
     """The cell as an A1111 infotext (prompt with its ``<lora:…>`` tag, negative prompt, parameters line),
     what the webui's "Send to txt2img" pastes into the txt2img fields."""
-    prompt = " ".join(x for x in (cell.prompt, cell.lora_tag()) if x)
     params = [("Steps", spec.steps)]
     if spec.sampler:
         params.append(("Sampler", spec.sampler))
     params += [("CFG scale", f"{cell.cfg_scale:g}"), ("Seed", cell.seed), ("Size", f"{spec.width}x{spec.height}")]
-    lines = [prompt]
+    lines = [cell.txt2img_prompt()]
     if cell.negative_prompt:
         lines.append(f"Negative prompt: {cell.negative_prompt}")
     lines.append(", ".join(f"{k}: {_quote(v)}" for k, v in params))
@@ -342,7 +345,7 @@ def run_grid(host: Any, spec: GridSpec, out_dir: str | Path, progress: Progress 
     for cell, image in zip(cells, images):
         row = asdict(cell)
         row["lora_tag"] = cell.lora_tag()
-        row["txt2img_prompt"] = " ".join(x for x in (cell.prompt, cell.lora_tag()) if x)
+        row["txt2img_prompt"] = cell.txt2img_prompt()
         row["infotext"] = cell_infotext(cell, spec)
         row["file"] = f"cells/cell-z{cell.z}-y{cell.y}-x{cell.x}.png" if image is not None else None
         rows_json.append(row)

@@ -152,6 +152,8 @@ class LatentCache:
         batch_size (`int`, *optional*): images per VAE call (same bucket only).
     """
 
+    live = False  # latents come from the cache (see LiveLatents)
+
     def __init__(
         self,
         plan: DatasetPlan,

@@ -32,7 +32,7 @@ def _batch_inputs(run: Any, batch: Any, epoch: int, batch_index: int) -> tuple[l
     """Items, processed captions, scaled latents and (masked loss) masks of one batch."""
     plan, p = run.plan, run.position
     items = [plan.items[i] for i in batch.items]
-    live = getattr(run.cache, "live", False)  # random_crop / color_aug: encoded every step
+    live = run.cache.live  # random_crop / color_aug: encoded every step
     captions, flips, augs, seeds = [], [], [], []
     for pos, (index, item) in enumerate(zip(batch.items, items)):
         rng = run.batcher.sample_rng(epoch, batch_index, pos)

@@ -202,11 +202,11 @@ class Run:
         from ..data.latents import LatentCache, LiveLatents
 
         tr = self.config.training
+        self.scaling = float(dict(self.views.vae.config).get("scaling_factor", 0.18215))
         if any(it.random_crop or it.color_aug for it in self.plan.items):
             self.cache = LiveLatents(self.plan, self.views.vae)
             self.note("random_crop / color_aug: latents are encoded every step (kohya does the same; slower than "
                       "cached latents)")
-            self.scaling = float(dict(self.views.vae.config).get("scaling_factor", 0.18215))
             return
         self.cache = LatentCache(self.plan, self.views.vae, to_disk=tr.cache_latents_to_disk, seed=tr.seed)
         items = len(self.plan.items)
@@ -226,7 +226,6 @@ class Run:
         for path, reason in report.rejected[:5]:
             self.note(f"latent cache {path.name} not reused: {reason}")
         self.progress.end()
-        self.scaling = float(dict(self.views.vae.config).get("scaling_factor", 0.18215))
 
     def _resume(self, folder: str) -> None:
         try:
