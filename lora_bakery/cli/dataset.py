@@ -262,7 +262,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _write_views(root: Path, buckets: Any, out: Path, limit: int) -> None:
     """Write the trainer's view of each image (flagged first) as ``NNNN_<name>_<bucket>.png`` into a new ``out``."""
-    from lora_bakery.extension.dataset.bucketing import trainer_view, view_rows
+    from lora_bakery.extension.dataset.bucketing import trainer_views
 
     if out.resolve().is_relative_to(root.resolve()):
         raise ValueError(f"{out}: inside the dataset, where the views would be trained on; choose a folder outside it")
@@ -270,12 +270,10 @@ def _write_views(root: Path, buckets: Any, out: Path, limit: int) -> None:
         raise ValueError(f"{out}: not empty; choose a new folder for the views (nothing is overwritten)")
     out.mkdir(parents=True, exist_ok=True)
     written = 0
-    for i, row in enumerate(view_rows(buckets, limit or len(buckets.rows))):
-        image = trainer_view(root, row)
-        if image is not None:
-            w, h = row.choice.bucket
-            image.save(out / f"{i:04d}_{Path(row.path).stem}_{w}x{h}.png")
-            written += 1
+    for row, image in trainer_views(root, buckets, limit or None):
+        w, h = row.choice.bucket
+        image.save(out / f"{written:04d}_{Path(row.path).stem}_{w}x{h}.png")
+        written += 1
     print(f"wrote {written} trainer view(s) to {out}")
 
 

@@ -130,8 +130,15 @@ def trainer_view(root: str | os.PathLike, row: BucketRow):
         return None
 
 
-def view_rows(buckets: DatasetBuckets, limit: int = 24) -> list[BucketRow]:
-    """The rows worth looking at first: flagged ones (upscaled, strongly shrunk), then the rest."""
-    flagged = buckets.flagged()
-    rest = [r for r in buckets.rows if not r.flags]
-    return (flagged + rest)[:limit]
+def trainer_views(root: str | os.PathLike, buckets: DatasetBuckets, limit: int | None = None):
+    """``(row, image)`` of the rows worth looking at first, flagged ones (upscaled, strongly shrunk) before
+    the rest, each image as :func:`trainer_view` makes it; rows whose image cannot be decoded are left out.
+
+    Args:
+        limit (`int`, *optional*): look at no more than this many rows (all when None).
+    """
+    rows = buckets.flagged() + [r for r in buckets.rows if not r.flags]
+    for row in rows[:limit]:
+        image = trainer_view(root, row)
+        if image is not None:
+            yield row, image

@@ -59,7 +59,7 @@ def test_trainer_view_is_what_the_trainer_loads(tmp_path):
     import numpy as np
     import torch
 
-    from lora_bakery.extension.dataset.bucketing import trainer_view, view_rows
+    from lora_bakery.extension.dataset.bucketing import trainer_view, trainer_views
     from lora_bakery.trainer.config import TrainConfig
     from lora_bakery.trainer.data.dataset import build_plan
     from lora_bakery.trainer.data.images import load_pixels
@@ -71,13 +71,13 @@ def test_trainer_view_is_what_the_trainer_loads(tmp_path):
         (folder / f"{name}.txt").write_text("sks", encoding="utf-8")
     settings = BucketSettings(resolution=(128, 128), min_reso=64, max_reso=256, step=64)
     buckets = bucket_dataset(scan(tmp_path, use_cache=False), settings)
-    rows = view_rows(buckets)
+    shown = list(trainer_views(tmp_path, buckets))
+    rows = [row for row, _ in shown]
     assert rows[0].path == "2_chara/small.png" and rows[0].flags  # flagged (needs upscale) first
     plan = build_plan(TrainConfig.from_dict({"dataset": {"train_data_dir": str(tmp_path), "general": {
         "resolution": 128, "min_bucket_reso": 64, "max_bucket_reso": 256, "bucket_reso_steps": 64}}}))
     items = {item.image.name: item for item in plan.items}
-    for row in rows:
-        view = trainer_view(tmp_path, row)
+    for row, view in shown:
         item = items[row.path.rsplit("/", 1)[1]]
         assert view.size == item.choice.bucket == row.choice.bucket
         trained = ((load_pixels(item) + 1) * 127.5).round().permute(1, 2, 0).to(torch.uint8).numpy()

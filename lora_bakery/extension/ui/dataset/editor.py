@@ -77,13 +77,9 @@ def page(root: str, all_of: str, any_of: str, none_of: str, number: float) -> tu
 
 def _missing_thumb() -> str:
     """A grey placeholder for unreadable images."""
-    import io
-
     from PIL import Image
 
-    buf = io.BytesIO()
-    Image.new("RGB", (64, 64), (128, 128, 128)).save(buf, format="PNG")
-    return thumbs.from_bytes(buf.getvalue()) or ""
+    return thumbs.from_image(Image.new("RGB", (64, 64), (128, 128, 128)))
 
 
 def select(root: str, keys: str, evt: gr.SelectData) -> tuple[str, str]:

@@ -92,9 +92,7 @@ def bucket_outputs(root: str, family: str, resolution: float, lo: float, hi: flo
 def trainer_views(root: str, family: str, resolution: float, lo: float, hi: float, step: float,
                   no_upscale: bool) -> tuple[str, list[tuple[str, str]]]:
     """(Markdown, gallery items): what the trainer will see of the flagged images first, at these settings."""
-    import io
-
-    from lora_bakery.extension.dataset.bucketing import trainer_view, view_rows
+    from lora_bakery.extension.dataset.bucketing import trainer_views as views
     from lora_bakery.extension.dataset.scan import scan
     from lora_bakery.extension.dataset_ops import registry
     from lora_bakery.extension.ui.dataset import thumbs
@@ -102,15 +100,10 @@ def trainer_views(root: str, family: str, resolution: float, lo: float, hi: floa
     path = registry._root(root)
     buckets, _facts = registry.bucket_facts(scan(path), bucket_params(family, resolution, lo, hi, step, no_upscale))
     items = []
-    for row in view_rows(buckets, VIEW_LIMIT):
-        image = trainer_view(path, row)
-        if image is None:
-            continue
-        buf = io.BytesIO()
-        image.save(buf, format="PNG", compress_level=1)
+    for row, image in views(path, buckets, VIEW_LIMIT):
         c = row.choice
         note = f" — {row.flags[0].split(':')[0]}" if row.flags else ""
-        items.append((thumbs.from_bytes(buf.getvalue()),
+        items.append((thumbs.from_image(image),
                       f"{row.path}: {c.size[0]}x{c.size[1]} → {c.bucket[0]}x{c.bucket[1]} (×{c.scale:.2f}){note}"))
     flagged = len(buckets.flagged())
     md = (f"The first {len(items)} of {len(buckets.rows)} images as the trainer sees them (resized, centre-cropped "

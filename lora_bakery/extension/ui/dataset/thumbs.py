@@ -75,6 +75,13 @@ def from_bytes(data: bytes | None) -> str | None:
     return str(target)
 
 
+def from_image(image) -> str:
+    """Store a PIL image (a preview made in memory) in the cache as PNG; returns the file."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=1)
+    return from_bytes(buf.getvalue()) or ""
+
+
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
