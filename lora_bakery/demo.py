@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from lora_bakery.trainer.atomic import write_text_atomic
 
 # Later features append their stage here, in pipeline order (dataset, reg, bake, leco, compare).
 STAGES: dict[str, str] = {
@@ -87,6 +88,4 @@ def _relative(path: str | Path, root: Path) -> str:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2))

@@ -176,19 +176,9 @@ def plot_block_norms(norms: BlockNorms, path: str | Path, title: str = "Per-bloc
 
 
 def _save_figure(fig: Any, path: Path) -> Path:
-    import os
-    import tempfile
+    from lora_bakery.trainer.atomic import write_via_temp
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(temp, dpi=100, format="png")
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
-    return path
+    return write_via_temp(path, lambda stream: fig.savefig(stream, dpi=100, format="png"))
 
 
 __all__ = ["BlockNorms", "block_norms", "file_block_norms", "layer_norm", "plot_block_norms"]

@@ -3,37 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-
-def _atomic(path: Path, write: Any, suffix: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(temp)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
-    return path
+from lora_bakery.trainer.atomic import write_via_temp
 
 
 def save_png_atomic(image: Any, path: str | Path) -> Path:
     """Save a PIL image as PNG atomically."""
-    return _atomic(Path(path), lambda temp: image.save(temp, format="PNG"), ".png")
+    return write_via_temp(path, lambda stream: image.save(stream, format="PNG"))
 
 
 def write_json_atomic(path: str | Path, data: Any) -> Path:
     """Write JSON (UTF-8, indented) atomically."""
-    def write(temp: str) -> None:
-        with open(temp, "w", encoding="utf-8") as stream:
-            json.dump(data, stream, indent=1, default=str)
-
-    return _atomic(Path(path), write, ".json")
+    return write_via_temp(path, lambda stream: stream.write(json.dumps(data, indent=1, default=str).encode("utf-8")))
 
 
 __all__ = ["save_png_atomic", "write_json_atomic"]

@@ -8,12 +8,11 @@ to 26 slots by block name (missing slots 0), exactly as lbw's ``to26``.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lora_bakery.extension.host.lora_blocks import BLOCK_SETS, expand_block_weights
+from lora_bakery.trainer.atomic import write_text_atomic
 
 DEFAULT_PRESETS: dict[str, list[float]] = {
     "NONE": [0.0] * 17,
@@ -84,17 +83,7 @@ def load_presets(path: str | Path | None) -> dict[str, list[float]]:
 
 def save_presets(path: str | Path, presets: Mapping[str, Sequence[float]]) -> Path:
     """Write a presets file atomically (temp file + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(format_presets(presets))
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
-    return path
+    return write_text_atomic(path, format_presets(presets))
 
 
 def resolve_blocks(value: str | Sequence[float], presets: Mapping[str, Sequence[float]] | None = None) -> list[float]:

@@ -16,12 +16,12 @@ import os
 import re
 import shutil
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from lora_bakery.trainer.atomic import write_bytes_atomic
 from lora_bakery.trainer.data.folders import BAKERY_DIR
 
 ChangeKind = Literal["write", "create", "rename", "move", "delete"]
@@ -130,18 +130,9 @@ def summary(plan: Plan) -> str:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace`` (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.bakery-tmp")  # unique per call: threads too
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace`` (never half-written),
+    flushed to disk first: these are the user's own files."""
+    write_bytes_atomic(path, data, fsync=True)
 
 
 def _sha256(path: Path) -> str:

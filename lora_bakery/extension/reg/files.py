@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from lora_bakery.extension.dataset.safety import atomic_write_bytes
+from lora_bakery.trainer.atomic import TEMP_SUFFIX
 
-TEMP_MARK = ".bakery-tmp"  # the suffix atomic_write_bytes gives its temp files
+TEMP_MARK = TEMP_SUFFIX  # the suffix atomic_write_bytes gives its temp files
 PNG_KEY = "lora_bakery_reg"
 
 

@@ -37,6 +37,7 @@ from typing import Literal
 import numpy as np
 
 from lora_bakery.extension.tagger import onnx_writer as ox
+from lora_bakery.trainer.atomic import write_bytes_atomic
 
 Variant = Literal["v2", "v3"]
 TINY_TAGGER_VERSION = "t2"
@@ -166,15 +167,6 @@ def tiny_model_bytes(
     )
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_tiny_tagger(
@@ -196,8 +188,8 @@ def write_tiny_tagger(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model = tiny_model_bytes(variant, fixed_batch=fixed_batch, conv=conv, size=size, seed=seed)
-    _atomic_write(folder / "model.onnx", model)
-    _atomic_write(folder / "selected_tags.csv", selected_tags_csv(seed).encode("utf-8"))
+    write_bytes_atomic(folder / "model.onnx", model)
+    write_bytes_atomic(folder / "selected_tags.csv", selected_tags_csv(seed).encode("utf-8"))
     return folder
 
 

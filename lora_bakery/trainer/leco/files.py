@@ -13,13 +13,12 @@ dim, alpha, base model version, model name/hash, lr, optimizer, steps, seed), th
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from ..atomic import save_png_atomic
 from ..saving.run_files import (
     bakery_version,
     final_file,
@@ -108,17 +107,7 @@ def for_save(base: dict[str, str], step: int) -> dict[str, str]:
     return {**base, "ss_steps": str(step), "ss_epoch": "1", "ss_training_finished_at": str(time.time())}
 
 
-def save_png(image: Any, path: Path) -> Path:
-    """Write a PNG atomically (temporary sibling + ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        image.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+save_png = save_png_atomic
 
 
 __all__ = [

@@ -6,10 +6,10 @@ tensorboard the scalars are. The PNG is rewritten atomically after every epoch s
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from ..atomic import write_via_temp
 
 
 def moving_average(values: list[float], window: int) -> list[float]:
@@ -56,14 +56,7 @@ def write_loss_plot(path: Path, losses: list[float], epoch_ends: list[int], titl
         ax.set_title(title)
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    write_via_temp(path, lambda stream: fig.savefig(stream, format="png"))
     return None
 
 

@@ -13,27 +13,15 @@ is reported once and switched off, it never stops the run.
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..atomic import save_png_atomic
 from . import outputs
-
-
-def _save_png(image: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        image.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def make_samples(run: Any, epoch: int, lora_file: Path | None) -> list[Path]:
@@ -84,7 +72,7 @@ def make_samples(run: Any, epoch: int, lora_file: Path | None) -> list[Path]:
     written = []
     for i, (prompt, image) in enumerate(zip(run.prompts, images)):
         path = run.output_dir / "sample" / f"{run.name}_e{epoch:06d}_{i:02d}_{prompt.seed}.png"
-        _save_png(image, path)
+        save_png_atomic(image, path)
         run.progress.preview(image)
         written.append(path)
     run.result.samples.extend(written)
