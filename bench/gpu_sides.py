@@ -1,0 +1,184 @@
+"""The three trainers ``bench/gpu.py`` compares, each run in a process of its own.
+
+* ``ours``: the host's load (the single file read onto the device in its own dtype, as the webui
+  holds it), zero-copy views over those tensors, then ``train()`` end to end: captions, cached
+  latents, buckets, the text encoder run every step, loss pipeline, saving.
+* ``bare``: what a diffusers training script does at its leanest: one ``UNet2DConditionModel`` in
+  the weight dtype, ``add_adapter(LoraConfig)`` (peft), random latents and text embeddings made
+  once (as if both were cached), noise, MSE, backward, AdamW. No data pipeline, no text encoder,
+  no VAE: a floor, not a trainer.
+* ``kohya``: kohya's own ``train_network.py`` / ``sdxl_train_network.py``, unmodified, run under
+  ``bench/step_clock.py`` (same clock as the other two).
+
+Every side trains the same LoRA: rank 16, alpha 8, on kohya's default U-Net targets (attention
+q/k/v/out, proj_in/out, feed-forward), text encoder frozen, AdamW lr 1e-4, grad-norm clip 1.0,
+same resolution, batch and step count; bf16 autocast over bf16 base weights on CUDA, fp32 on CPU.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]
+RANK, ALPHA, LR = 16, 8, 1e-4
+
+
+def _precision(case: dict) -> str:
+    return "bf16" if case["device"] == "cuda" else "no"
+
+
+def run_ours(case: dict) -> dict[str, Any]:
+    """Our trainer on views over the host's tensors; returns the clock's summary and notes."""
+    import torch
+    from step_clock import StepClock
+
+    from lora_bakery.trainer.config import TrainConfig
+    from lora_bakery.trainer.loop.checkpoint import load_checkpoint
+    from lora_bakery.trainer.models import build_views
+    from lora_bakery.trainer.train import train
+
+    parts = load_checkpoint(case["ckpt"], case["device"], case["tokenizer"])  # the host's own load
+    views = build_views(parts.parameters, parts.architecture)
+    weights = torch.cuda.memory_allocated() if case["device"] == "cuda" else 0
+    config = TrainConfig.from_dict({
+        "dataset": {"train_data_dir": case["data_root"], "general": {
+            "resolution": case["resolution"], "min_bucket_reso": min(256, case["resolution"]),
+            "max_bucket_reso": max(1024, case["resolution"])}},
+        "network": {"dim": RANK, "alpha": ALPHA, "train_text_encoder": False},
+        "optimizer": {"type": "adamw", "lr": LR, "scheduler": "constant", "max_grad_norm": 1.0},
+        "training": {"max_steps": case["steps"], "mixed_precision": _precision(case), "batch_size": case["batch"],
+                     "cache_latents": True, "seed": 0, "gradient_checkpointing": False},
+        "saving": {"output_dir": case["out"], "output_name": "ours", "save_every_n_epochs": 0, "overwrite": True},
+        "logging": {"tensorboard": False, "loss_plot": False},
+    })
+    clock = StepClock.install()
+    result = train(config, parts, views=views)
+    summary = clock.summary(case["warmup"])
+    summary.update(weights=weights, status=result.status, notes=result.messages[:8],
+                   final_loss=result.losses[-1] if result.losses else None)
+    if case.get("profile"):  # a short second run, warmed up, under the profiler
+        config.training.max_steps = case["profile"]
+        _profiled(lambda: train(config, parts, views=views), case)
+    return summary
+
+
+def _unet_inputs(case: dict, config: dict, device: str, dtype: Any) -> tuple[Any, Any, Any]:
+    """Random latents, text embeddings and (SDXL) added conditioning: what a cache would hold."""
+    import torch
+
+    b, side = case["batch"], case["resolution"] // 8
+    latents = torch.randn(b, 4, side, side, device=device)
+    context = torch.randn(b, 77, config["cross_attention_dim"], device=device, dtype=dtype)
+    added = None
+    if config.get("addition_embed_type") == "text_time":
+        pooled = config["projection_class_embeddings_input_dim"] - 6 * config["addition_time_embed_dim"]
+        added = {"text_embeds": torch.randn(b, pooled, device=device, dtype=dtype),
+                 "time_ids": torch.tensor([[case["resolution"]] * 2 + [0, 0] + [case["resolution"]] * 2] * b,
+                                          device=device, dtype=dtype)}
+    return latents, context, added
+
+
+def run_bare(case: dict) -> dict[str, Any]:
+    """The bare diffusers + peft loop; with ``case["flops"]`` also counts one step's FLOPs."""
+    import diffusers
+    import torch
+    from fullsize import full_configs
+    from peft import LoraConfig
+    from step_clock import StepClock
+
+    from lora_bakery.trainer.tiny import tiny_configs
+
+    device = case["device"]
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    config = dict((tiny_configs if case["tiny"] else full_configs)(case["arch"]).unet)
+    with torch.device(device):
+        unet = diffusers.UNet2DConditionModel(**config).to(dtype)
+    weights = torch.cuda.memory_allocated() if device == "cuda" else 0
+    unet.requires_grad_(False)
+    unet.add_adapter(LoraConfig(r=RANK, lora_alpha=ALPHA, init_lora_weights="gaussian", target_modules=TARGETS))
+    params = [p for p in unet.parameters() if p.requires_grad]
+    for p in params:
+        p.data = p.data.float()
+    optimizer = torch.optim.AdamW(params, lr=LR)
+    scheduler = diffusers.DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+                                        beta_schedule="scaled_linear")
+    latents, context, added = _unet_inputs(case, config, device, dtype)
+    autocast = torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32)
+    unet.train()
+
+    def step() -> float:
+        noise = torch.randn_like(latents)
+        t = torch.randint(0, 1000, (latents.shape[0],), device=device)
+        noisy = scheduler.add_noise(latents, noise, t)
+        with autocast:
+            pred = unet(noisy, t, context, added_cond_kwargs=added).sample
+        loss = torch.nn.functional.mse_loss(pred.float(), noise)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    clock = StepClock.install()
+    loss = float("nan")
+    for _ in range(case["steps"]):
+        loss = step()
+    summary = clock.summary(case["warmup"])
+    summary.update(weights=weights, status="done", final_loss=loss,
+                   notes=[f"{sum(1 for n, _ in unet.named_modules() if n.endswith('lora_A'))} peft LoRA layers"])
+    if case.get("flops"):
+        from torch.utils.flop_counter import FlopCounterMode
+
+        counter = FlopCounterMode(display=False)
+        with counter:
+            step()
+        summary["flops_per_step"] = counter.get_total_flops()
+    if case.get("profile"):
+        _profiled(lambda: [step() for _ in range(case["profile"])], case)
+    return summary
+
+
+def _profiled(fn: Any, case: dict) -> Any:
+    """Run ``fn`` under torch.profiler and print the ops that took the most device (or CPU) time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if case["device"] == "cuda" else [])
+    with profile(activities=activities) as prof:
+        out = fn()
+    key = "self_cuda_time_total" if case["device"] == "cuda" else "self_cpu_time_total"
+    try:
+        print(prof.key_averages().table(sort_by=key, row_limit=18, max_name_column_width=60), flush=True)
+    except Exception as exc:  # profiler column names change between torch releases
+        print(f"(profile table unavailable: {exc})", flush=True)
+    return out
+
+
+def kohya_args(case: dict) -> list[str]:
+    """kohya's command line for the same run (script path first)."""
+    kohya = Path(case["kohya_dir"])
+    sdxl = case["arch"] == "sdxl"
+    args = [
+        str(kohya / ("sdxl_train_network.py" if sdxl else "train_network.py")),
+        "--pretrained_model_name_or_path", case["ckpt"],
+        "--dataset_config", case["kohya_dataset"],
+        "--output_dir", case["out"], "--output_name", "kohya", "--save_model_as", "safetensors",
+        "--network_module", "networks.lora", "--network_dim", str(RANK), "--network_alpha", str(ALPHA),
+        "--network_train_unet_only",
+        "--optimizer_type", "AdamW", "--learning_rate", str(LR), "--lr_scheduler", "constant", "--max_grad_norm", "1.0",
+        "--max_train_steps", str(case["steps"]), "--seed", "0",
+        "--mixed_precision", _precision(case), "--cache_latents", "--sdpa",
+        "--max_data_loader_n_workers", "0", "--tokenizer_cache_dir", case["kohya_tokenizers"],
+    ]
+    if sdxl:
+        args.append("--cache_text_encoder_outputs")
+    return args
+
+
+def kohya_dataset_toml(case: dict, image_dir: Path) -> str:
+    """kohya's dataset config for the case (square images, so no buckets are needed)."""
+    return (
+        "[general]\nenable_bucket = false\ncaption_extension = \".txt\"\nshuffle_caption = false\n\n"
+        f"[[datasets]]\nresolution = {case['resolution']}\nbatch_size = {case['batch']}\n\n"
+        f"  [[datasets.subsets]]\n  image_dir = \"{image_dir.as_posix()}\"\n  num_repeats = {case['repeats']}\n"
+    )
