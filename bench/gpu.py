@@ -242,6 +242,10 @@ def report(results: dict[str, dict[str, dict]], cases: dict[str, dict], device_n
             lines.append(f"| {name} | {side} | {its:.2f} | {r['step']['median']:.4f} | {_gib(r.get('vram_train_peak'))} | "
                          f"{_gib(r.get('vram_setup_peak'))} | {first:.1f} | {mfu} | {ratio_its} | {ratio_mem} |"
                          if its else f"| {name} | {side} | - | | | | | | | |")
+    checks = [f"{name}: host model bitwise unchanged {r.get('host_unchanged')}, VRAM left allocated beyond the host's "
+              f"weights {_gib(r.get('leftover_vram')) if r.get('leftover_vram') else '0'} GiB"
+              for name, sides in results.items() for side, r in sides.items() if side == "ours" and "error" not in r]
+    lines += [""] + [f"- ours, {c}" for c in checks]
     lines += ["", "it/s = 1 / median seconds between optimizer steps after warm-up (CUDA synchronised at each step); "
               "peak VRAM = torch.cuda.max_memory_allocated, training = after the first step, load+cache = before it; "
               f"MFU = FLOPs of one step (torch.utils.flop_counter, bare loop) × it/s / {PEAK_BF16_TFLOPS} TFLOP/s."]

@@ -52,15 +52,32 @@ def run_ours(case: dict) -> dict[str, Any]:
         "saving": {"output_dir": case["out"], "output_name": "ours", "save_every_n_epochs": 0, "overwrite": True},
         "logging": {"tensorboard": False, "loss_plot": False},
     })
+    before = _fingerprint(parts.parameters)
     clock = StepClock.install()
     result = train(config, parts, views=views)
     summary = clock.summary(case["warmup"])
     summary.update(weights=weights, status=result.status, notes=result.messages[:8],
-                   final_loss=result.losses[-1] if result.losses else None)
+                   final_loss=result.losses[-1] if result.losses else None,
+                   host_unchanged=_fingerprint(parts.parameters) == before)
+    if case["device"] == "cuda":  # what the job left allocated beyond the host's own weights
+        summary["leftover_vram"] = torch.cuda.memory_allocated() - weights
     if case.get("profile"):  # a short second run, warmed up, under the profiler
         config.training.max_steps = case["profile"]
         _profiled(lambda: train(config, parts, views=views), case)
     return summary
+
+
+def _fingerprint(parameters: Any) -> list[int]:
+    """A bitwise fingerprint of the host's tensors (their raw bits summed as integers, per tensor)."""
+    import torch
+
+    out = []
+    for key in sorted(parameters):
+        t = parameters[key]
+        if isinstance(t, torch.Tensor) and t.is_floating_point():
+            bits = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[t.element_size()]
+            out.append(int(t.detach().contiguous().view(bits).sum(dtype=torch.int64)))
+    return out
 
 
 def _unet_inputs(case: dict, config: dict, device: str, dtype: Any) -> tuple[Any, Any, Any]:
