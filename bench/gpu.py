@@ -126,8 +126,10 @@ def build_case(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any
         case["arch"], work / f"{case['arch']}-random-{'bf16' if cuda else 'fp32'}.safetensors",
         dtype="bfloat16" if cuda else "float32", device=args.device)
     case["kohya_ckpt"] = str(ckpt)
-    if args.tiny and case["arch"] == "sd15" and args.kohya_fullsize:  # kohya only reads published shapes
-        case["kohya_ckpt"] = str(make_checkpoint("sd15", work / "sd15-random-fp32.safetensors", dtype="float32"))
+    if args.tiny and args.kohya_fullsize:  # kohya only reads published shapes
+        case["kohya_ckpt"] = str(make_checkpoint(case["arch"], work / f"{case['arch']}-random-bf16.safetensors",
+                                                 dtype="bfloat16"))
+    case["precision"] = args.precision
     case["ckpt"] = str(ckpt)
     case["repeats"] = 10
     images = 2 * case["batch"]
@@ -273,7 +275,9 @@ def main() -> int:
     parser.add_argument("--profile", type=int, default=0, help="also profile N steps of ours and bare in the first case")
     parser.add_argument("--kohya", help="kohya sd-scripts folder (default .peers/sd-scripts, then ../shared/peers)")
     parser.add_argument("--kohya-python", help="python for kohya (default: this one, with the carried wheels)")
-    parser.add_argument("--kohya-fullsize", action="store_true", help="--tiny: run kohya on a full-size SD1.5 at 64 px")
+    parser.add_argument("--kohya-fullsize", action="store_true", help="--tiny: run kohya on a full-size model at 64 px")
+    parser.add_argument("--precision", choices=["bf16", "fp16", "no"], help="mixed precision (default: bf16 on CUDA, no on a CPU)")
+    parser.add_argument("--no-wheels", action="store_true", help="ignore .whl (use the packages of each python as they are)")
     parser.add_argument("--work", help="scratch folder for checkpoints and runs (default: a temp folder)")
     parser.add_argument("--out", help="folder for gpu.json and gpu.md")
     parser.add_argument("--verbose", action="store_true", help="print each run's log tail")
@@ -289,7 +293,7 @@ def main() -> int:
     work = Path(args.work or tempfile.mkdtemp(prefix="bakery-gpu-"))
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    sites = install_sites(work)
+    sites = {} if args.no_wheels else install_sites(work)
     if sites.get("ours"):  # the parent builds checkpoints with our code: the same packages as the children
         sys.path.insert(0, sites["ours"])
     import torch

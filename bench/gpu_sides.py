@@ -25,7 +25,7 @@ RANK, ALPHA, LR = 16, 8, 1e-4
 
 
 def _precision(case: dict) -> str:
-    return "bf16" if case["device"] == "cuda" else "no"
+    return case.get("precision") or ("bf16" if case["device"] == "cuda" else "no")
 
 
 def run_ours(case: dict) -> dict[str, Any]:
