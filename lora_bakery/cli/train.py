@@ -23,6 +23,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", type=Path, help="output folder (overrides saving.output_dir)")
     p.add_argument("--resume", type=Path, help="state folder of an interrupted run (NAME-state)")
     p.add_argument("--no-samples", action="store_true", help="skip sample images")
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="leave out images that cannot be decoded, listed before the first step, instead of "
+                        "stopping (sets training.skip_bad_images)")
 
 
 def host_sampler(host: Any) -> Any:
@@ -64,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         config.saving.output_dir = str(args.out)
     if args.resume:
         config.saving.resume = str(args.resume)
+    if args.skip_bad_images:
+        config.training.skip_bad_images = True
     ckpt = args.ckpt or (Path(config.model.checkpoint) if config.model.checkpoint and not args.tiny else None)
     host = DiffusersHost(ckpt or resolve_checkpoint(args), tokenizer_dir=args.tokenizer)
     sink = TqdmSink()

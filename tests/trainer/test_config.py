@@ -193,7 +193,8 @@ def test_kohya_dataset_config_reads_unchanged_and_resolves():
     assert subs0[2].is_reg is True and subs0[0].is_reg is False
     ds1, subs1 = resolved[1]
     assert ds1["resolution"] == [768, 768] and subs1[0].flip_aug and subs1[0].keep_tokens == 1
-    assert subs1[0].keep_tokens_separator == "|||" and subs0[0].keep_tokens_separator == ""
+    # ds1 sets it; ds0 gets the default, "|||" (what add-triggers writes; kohya's default is "")
+    assert subs1[0].keep_tokens_separator == "|||" and subs0[0].keep_tokens_separator == "|||"
 
 
 def test_kohya_dataset_config_rejects_unknown_keys():

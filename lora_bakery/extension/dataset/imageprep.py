@@ -19,27 +19,12 @@ from PIL import Image, ImageOps, ImageSequence
 
 from lora_bakery.extension.dataset.safety import Change, Plan, Thumbnail
 from lora_bakery.trainer.data.folders import CAPTION_EXTENSION
+from lora_bakery.trainer.data.pixels import to_8bit  # the trainer decodes with the same conversion
 
 THUMB = 128
 #: Thumbnails are made for the first this-many changed images only (the preview pages the rest).
 MAX_THUMBS = 60
 Color = tuple[int, int, int]
-
-
-def to_8bit(img: Image.Image) -> Image.Image:
-    """RGB/RGBA 8-bit from any Pillow mode (16-bit scaled, not clipped; CMYK, P, LA, L handled)."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        a = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if a.max() > 255 else 255.0
-        return Image.fromarray((a / top * 255 + 0.5).clip(0, 255).astype(np.uint8), "L").convert("RGB")
-    if img.mode == "F":
-        a = np.asarray(img, dtype=np.float64)
-        return Image.fromarray((a.clip(0, 1) * 255 + 0.5).astype(np.uint8), "L").convert("RGB")
-    if img.mode in ("RGBA", "RGB"):
-        return img
-    if img.mode in ("LA", "PA", "RGBa", "La") or (img.mode in ("P", "L", "RGB") and "transparency" in img.info):
-        return img.convert("RGBA")
-    return img.convert("RGB")
 
 
 def open_frames(path: str | os.PathLike) -> list[Image.Image]:

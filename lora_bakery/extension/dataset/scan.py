@@ -30,6 +30,7 @@ from lora_bakery.trainer.data.folders import (
     parse_concept_folder,
 )
 from lora_bakery.trainer.data.folders import problems as folder_problems
+from lora_bakery.trainer.data.pixels import tail_ok as _tail_ok  # the trainer's own end-marker check
 
 CACHE_NAME = "scan-cache.json"
 CACHE_VERSION = 1
@@ -118,24 +119,6 @@ class ScanResult:
 
 # ---------------------------------------------------------------- header facts (cached)
 
-def _tail_ok(fmt: str, f, size: int) -> bool:
-    """Cheap truncation check from the file's last bytes (a cut download lacks the format's end marker)."""
-    n = min(size, 64)
-    f.seek(size - n)
-    tail = f.read(n)
-    if fmt in ("JPEG", "MPO"):
-        return b"\xff\xd9" in tail
-    if fmt == "PNG":
-        return b"IEND" in tail
-    if fmt == "GIF":
-        return b";" in tail[-8:]
-    if fmt == "WEBP":
-        f.seek(4)
-        riff = int.from_bytes(f.read(4), "little")
-        return riff + 8 <= size
-    return True
-
-
 _FORMAT_HINT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".gif": "GIF", ".bmp": "BMP",
                 ".avif": "AVIF"}
 
@@ -214,14 +197,16 @@ def image_problems(d: dict) -> list[Problem]:
     out: list[Problem] = []
     if "error" in d:
         code = "zero-byte" if d["error"] == "zero-byte file" else ("bomb" if "bomb" in d else "unreadable")
-        out.append(Problem(code, d["error"] + " — kohya cannot load it; remove or replace it.", "error"))
+        out.append(Problem(code, d["error"] + " — the trainer stops on it, or leaves it out with "
+                                              "training.skip_bad_images; remove or replace it.", "error"))
         return out
     if "bomb" in d:
         out.append(Problem("huge", f"huge image ({d['bomb']}): Pillow warns it may be a decompression bomb; "
                                    "downscale it before training.", "warning"))
     if d.get("truncated"):
-        out.append(Problem("truncated", "the file ends early (cut download?): the bottom of the image may be grey or "
-                                        "missing; re-download or re-save it.", "warning"))
+        out.append(Problem("truncated", "the file ends early (cut download?): the trainer stops before caching, or "
+                                        "leaves it out with training.skip_bad_images (bakery train --skip-bad-images); "
+                                        "re-download or re-save it.", "error"))
     if d.get("orientation", 1) != 1:
         out.append(Problem("exif-rotation", f"EXIF orientation {d['orientation']}: kohya ignores it and trains on "
                                             "the unrotated pixels; 'convert to PNG' applies the rotation.", "warning"))
@@ -232,8 +217,8 @@ def image_problems(d: dict) -> list[Problem]:
         out.append(Problem("animated", f"{d['frames']} frames: kohya trains on the first only; 'convert to PNG' "
                                        "saves every frame.", "warning"))
     if d.get("mode") in _16BIT_MODES:
-        out.append(Problem("16-bit", f"mode {d['mode']}: Pillow's convert('RGB') clips it to white; convert it to "
-                                     "8-bit PNG first.", "warning"))
+        out.append(Problem("16-bit", f"mode {d['mode']}: the trainer scales it to 8 bits exactly as 'convert to PNG' "
+                                     "does (kohya's plain convert('RGB') would clip it to white).", "info"))
     if d.get("mode") == "CMYK":
         out.append(Problem("cmyk", "CMYK colours: converted naively to RGB by the trainer; colours may shift.", "info"))
     return out

@@ -199,13 +199,15 @@ class Network(nn.Module):
         if self.kind.algo is not None:
             args = {"algo": self.kind.algo, **args}
         args.update(dict(self.kind.network_args))
-        return {
+        out = {
             "ss_network_module": self.kind.network_module,
             "ss_network_dim": str(self.options.dim),
             "ss_network_alpha": str(float(self.options.alpha)),
             "ss_network_dropout": str(self.options.dropout),
-            "ss_network_args": json.dumps(args) if args else "None",
         }
+        if args:  # kohya writes the key only when there are network args (JSON), never "None"
+            out["ss_network_args"] = json.dumps(args)
+        return out
 
     def count(self, text_encoder: bool | None = None) -> int:
         """How many layers are adapted (``text_encoder`` True/False filters)."""

@@ -17,7 +17,7 @@ from .errors import ConfigError
 from .fields import Section, opt
 
 # The command-line defaults kohya falls back to, except where the community default differs
-# (caption extension ".txt", buckets on): reference/kohya-trainer.md §4, §8.
+# (caption extension ".txt", buckets on) or add-triggers' separator ("|||"): reference/kohya-trainer.md §4, §8.
 DATASET_DEFAULTS: dict[str, Any] = {
     "resolution": 512,
     "batch_size": None,  # falls back to training.batch_size
@@ -37,7 +37,7 @@ SUBSET_DEFAULTS: dict[str, Any] = {
     "shuffle_caption": False,
     "caption_separator": ",",
     "keep_tokens": 0,
-    "keep_tokens_separator": "",
+    "keep_tokens_separator": "|||",  # kohya: ""; ours is what add-triggers writes (see captions.py)
     "secondary_separator": None,
     "enable_wildcard": False,
     "color_aug": False,
@@ -135,7 +135,8 @@ class SubsetKeys(Section):
     )
     keep_tokens_separator: str | None = opt(
         None,
-        'Text left of this (e.g. "|||") stays fixed; a second one starts a fixed suffix.',
+        'Text left of this stays fixed; a second one starts a fixed suffix. Default "|||" (what add-triggers '
+        'writes); it never reaches the text encoder. "" turns it off and refuses captions holding "|||".',
         group="Data subsets",
     )
     secondary_separator: str | None = opt(

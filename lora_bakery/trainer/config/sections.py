@@ -281,7 +281,16 @@ class TrainingSection(Section):
         False, "Also keep latents on disk (in the dataset's .bakery folder).", group="General"
     )
     masked_loss: bool = opt(
-        False, "Weight the loss by masks (conditioning_data_dir or alpha).", group="General"
+        False,
+        "Weight the loss by masks (conditioning_data_dir or alpha_mask); images without a mask, or with an "
+        "all-black one, are left out and listed.",
+        group="General",
+    )
+    skip_bad_images: bool = opt(
+        False,
+        "Leave out images that cannot be decoded (listed before the first step) instead of stopping; "
+        "every image is then fully decoded before caching starts.",
+        group="General",
     )
     prior_loss_weight: float = opt(1.0, "Loss weight of regularization images.", group="General", min=0.0)
     v_pred: bool | None = opt(

@@ -111,14 +111,18 @@ def _dir_key(seen: dict, name: str) -> str:
     return key
 
 
-def dataset_ss_metadata(plan: DatasetPlan, batcher: BucketBatcher, *, folder_mode: bool) -> dict[str, str]:
+def dataset_ss_metadata(plan: DatasetPlan, batcher: BucketBatcher, *, folder_mode: bool,
+                        total_batch_size: int | None = None) -> dict[str, str]:
     """The dataset-dependent ``ss_*`` keys kohya writes (reference/kohya-trainer.md §3), as strings.
 
     Args:
         plan (`DatasetPlan`): the items.
         batcher (`BucketBatcher`): for the bucket counts.
-        folder_mode (`bool`): kohya's legacy keys (``ss_bucket_info``, ``ss_reg_dataset_dirs`` …)
-            for ``train_data_dir`` runs; ``ss_datasets`` for dataset-config runs.
+        folder_mode (`bool`): kohya's legacy keys (``ss_bucket_info``, ``ss_reg_dataset_dirs``, the
+            per-subset options ``ss_flip_aug``, ``ss_shuffle_caption`` …) for ``train_data_dir`` runs;
+            ``ss_datasets`` for dataset-config runs.
+        total_batch_size (`int`, *optional*): batch size × processes × accumulation (kohya's
+            ``ss_total_batch_size``, folder mode); default the batch size.
 
     Returns:
         `dict[str, str]`: ``ss_num_train_images``, ``ss_num_reg_images``, ``ss_num_batches_per_epoch``,
@@ -147,10 +151,19 @@ def dataset_ss_metadata(plan: DatasetPlan, batcher: BucketBatcher, *, folder_mod
     if folder_mode:
         ds = plan.datasets[0]
         res = ds["resolution"]
+        # folder subsets all inherit [general]: kohya writes these from its command-line arguments
+        first = plan.subsets[0].values if plan.subsets else {}
         meta.update(
             {
                 "ss_batch_size_per_device": ds["batch_size"],
+                "ss_total_batch_size": total_batch_size or ds["batch_size"],
                 "ss_resolution": str((res, res) if isinstance(res, int) else tuple(res)),
+                "ss_color_aug": bool(first.get("color_aug")),
+                "ss_flip_aug": bool(first.get("flip_aug")),
+                "ss_random_crop": bool(first.get("random_crop")),
+                "ss_shuffle_caption": bool(first.get("shuffle_caption")),
+                "ss_keep_tokens": first.get("keep_tokens", 0),
+                "ss_keep_tokens_separator": first.get("keep_tokens_separator", ""),
                 "ss_enable_bucket": bool(ds["enable_bucket"]),
                 "ss_bucket_no_upscale": bool(ds["bucket_no_upscale"]),
                 "ss_min_bucket_reso": ds["min_bucket_reso"],
@@ -177,7 +190,13 @@ def dataset_ss_metadata(plan: DatasetPlan, batcher: BucketBatcher, *, folder_mod
                     "enable_bucket": bool(ds["enable_bucket"]),
                     "min_bucket_reso": ds["min_bucket_reso"],
                     "max_bucket_reso": ds["max_bucket_reso"],
+                    "tag_frequency": {
+                        k: v for k, v in tag_freq.items()
+                        if any(os.path.basename(os.path.normpath(s.image_dir)) == k
+                               for s in plan.subsets if s.dataset == ds_index)
+                    },
                     "bucket_info": batcher.bucket_info(ds_index),
+                    "resize_interpolation": ds.get("resize_interpolation"),
                     "subsets": [
                         {
                             "img_count": sum(1 for it in plan.items if it.subset == si),
@@ -187,6 +206,12 @@ def dataset_ss_metadata(plan: DatasetPlan, batcher: BucketBatcher, *, folder_mod
                             "random_crop": bool(s.random_crop),
                             "shuffle_caption": bool(s.shuffle_caption),
                             "keep_tokens": s.keep_tokens,
+                            "keep_tokens_separator": s.keep_tokens_separator,
+                            "secondary_separator": s.secondary_separator,
+                            "enable_wildcard": bool(s.enable_wildcard),
+                            "caption_prefix": s.caption_prefix,
+                            "caption_suffix": s.caption_suffix,
+                            "resize_interpolation": ds.get("resize_interpolation"),
                             "image_dir": os.path.basename(os.path.normpath(s.image_dir)),
                             "class_tokens": s.class_tokens,
                             "is_reg": bool(s.is_reg),

@@ -30,7 +30,9 @@ class BucketSettings:
         max_reso (`int`, defaults to 1024): ``--max_bucket_reso`` (snapped up to ``step``).
         step (`int`, defaults to 64): ``--bucket_reso_steps``.
         no_upscale (`bool`, defaults to False): ``--bucket_no_upscale``.
-        enable (`bool`, defaults to True): ``--enable_bucket``; off means one bucket equal to the resolution.
+        enable (`bool`, defaults to True): ``--enable_bucket``; off means one bucket equal to the resolution,
+            every image scaled to cover it and centre-cropped (kohya's ``make_buckets`` without buckets:
+            ``select_bucket`` over that one predefined size; ``bucket_no_upscale`` does not apply).
     """
 
     resolution: Size = (512, 512)
@@ -113,7 +115,7 @@ class BucketChoice:
         scale: the linear resize factor (> 1 is an upscale).
         needs_upscale: the image has fewer pixels than the resolution's area.
         loses_detail: the trainer shrinks it by more than 2× (crop extra face/upper-body copies).
-        problem: set when kohya cannot use the image at all (no-bucket mode with another size).
+        problem: set when kohya cannot use the image at all (smaller than one bucket step under ``no_upscale``).
     """
 
     size: Size
@@ -211,11 +213,6 @@ class BucketManager:
     def choose(self, width: int, height: int) -> BucketChoice:
         """Everything the preview shows for one image (see :class:`BucketChoice`)."""
         size = (int(width), int(height))
-        if not self.settings.enable:
-            res = tuple(self.settings.resolution)
-            ok = size == res
-            return BucketChoice(size, res, size, (0, 0, *size), 0.0, 1.0, size[0] * size[1] < self.max_area, False,  # type: ignore[arg-type]
-                                None if ok else f"bucketing is off: kohya needs exactly {res[0]}x{res[1]}, got {size[0]}x{size[1]}")
         bucket, resized, ar_error = self.select(*size)
         scale = resized[0] / size[0]
         problem = None

@@ -12,6 +12,11 @@ SD:library/train_util.py (reference/kohya-trainer.md §5). The order is:
    ``caption_tag_dropout_rate``; join everything with ``", "``,
 5. the secondary separator replaced by the caption separator.
 
+One departure: kohya splits on ``keep_tokens_separator`` only inside step 4, so with shuffle, warmup
+and tag dropout all off the literal separator (``|||``, which the Dataset tab's add-triggers writes)
+is tokenized as text. Here a caption holding the separator is always split and joined, so the
+separator never reaches the text encoder; captions without it are untouched, as in kohya.
+
 Randomness comes from a ``random.Random`` passed in, drawn in the same sequence kohya draws from
 the global ``random`` module, so a seeded run is reproducible (and resumable) sample by sample.
 Pure Python: no torch, no numpy.
@@ -34,7 +39,7 @@ class CaptionError(ValueError):
 
 @dataclass(frozen=True)
 class CaptionOptions:
-    """The subset options that shape a caption (kohya names and defaults)."""
+    """The subset options that shape a caption (kohya names and defaults, except the separator: ``"|||"``)."""
 
     caption_prefix: str | None = None
     caption_suffix: str | None = None
@@ -44,7 +49,7 @@ class CaptionOptions:
     shuffle_caption: bool = False
     caption_separator: str = ","
     keep_tokens: int = 0
-    keep_tokens_separator: str = ""
+    keep_tokens_separator: str = "|||"
     token_warmup_min: int = 1
     token_warmup_step: float = 0.0
     caption_tag_dropout_rate: float = 0.0
@@ -121,10 +126,11 @@ def process_caption(
 
     # 4. token operations
     sep = opts.caption_separator
-    if opts.shuffle_caption or opts.token_warmup_step > 0 or opts.caption_tag_dropout_rate > 0:
+    keep_sep = opts.keep_tokens_separator
+    token_ops = opts.shuffle_caption or opts.token_warmup_step > 0 or opts.caption_tag_dropout_rate > 0
+    if token_ops or (keep_sep and keep_sep in caption):
         fixed: list[str] = []
         suffix: list[str] = []
-        keep_sep = opts.keep_tokens_separator
         if keep_sep and keep_sep in caption:
             fixed_part, flex_part = caption.split(keep_sep, 1)
             if keep_sep in flex_part:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, DatasetBlock, ResolvedSubset, Subset, TrainConfig
-from . import folders
+from . import checks, folders, pixels
 from .buckets import BucketChoice, BucketManager, BucketSettings
 from .captions import CaptionError, CaptionOptions, read_caption
 
@@ -75,6 +75,7 @@ class DatasetPlan:
         subsets: the resolved subsets (items point here by index).
         datasets: per dataset, its resolved dataset-level values (``batch_size`` filled in).
         skipped: ``(path, reason)`` for every image left out.
+        excluded: ``(folder, reason)`` for every folder of the training root not trained.
         warnings: sentences for the log and the UI.
         architecture: the model family the buckets were made for.
     """
@@ -83,8 +84,13 @@ class DatasetPlan:
     subsets: list[ResolvedSubset]
     datasets: list[dict[str, Any]]
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    excluded: list[tuple[Path, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     architecture: str = "sd1"
+
+    def report(self) -> list[str]:
+        """What was left out, as log lines (printed before the first step; empty when nothing was)."""
+        return checks.report_lines(self.skipped, self.excluded)
 
     @property
     def num_train_images(self) -> int:
@@ -125,30 +131,23 @@ def subsets_from_folders(train_data_dir: str | None, reg_data_dir: str | None) -
     return DatasetBlock(subsets=subsets)
 
 
-def _bad_folder_names(root: str | None) -> list[str]:
+def excluded_folders(root: str | None) -> list[tuple[Path, str]]:
+    """The folders of a training root that are not trained, each with the reason (hidden ones left out).
+
+    Folders without a repeat count (kohya skips them) carry :func:`folders.problems`' advice; our own
+    ``_duplicates`` folder is named as such.
+    """
     if not root or not os.path.isdir(root):
         return []
-    out = []
+    out: list[tuple[Path, str]] = []
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        if entry.is_dir() and not folders.is_skipped_dir(entry.name):
-            if folders.parse_concept_folder(entry.name)[0] is None:
-                out.extend(folders.problems(entry.name))
+        if not entry.is_dir() or entry.name.startswith("."):
+            continue
+        if folders.is_skipped_dir(entry.name):
+            out.append((Path(entry.path), "the Dataset tab's own folder (duplicates set aside), never trained"))
+        elif folders.parse_concept_folder(entry.name)[0] is None:
+            out.append((Path(entry.path), " ".join(folders.problems(entry.name)) or "not named N_name"))
     return out
-
-
-def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    with Image.open(path) as img:
-        return img.size
-
-
-def _find_mask(folder: str, image: Path) -> Path | None:
-    for ext in sorted(folders.IMAGE_EXTENSIONS):
-        for candidate in (Path(folder) / (image.stem + ext), Path(folder) / (image.stem + ext.upper())):
-            if candidate.is_file():
-                return candidate
-    return None
 
 
 def _bucket_settings(ds: dict[str, Any], architecture: str) -> BucketSettings:
@@ -204,41 +203,47 @@ def build_plan(
     architecture: str = "sd1",
     *,
     missing_captions: str = "class_tokens",
-    bad_images: str = "error",
+    bad_images: str | None = None,
 ) -> DatasetPlan:
     """Find every training image of ``config`` and decide what the trainer does with it.
+
+    Nothing is decoded except what a check needs (mask pixels; every image under ``skip_bad_images``),
+    so this preflight is fast and stops before any caching with every cause at once.
 
     Args:
         config (`TrainConfig`): the run's config (folder mode or ``[[datasets]]``).
         architecture (`str`, *optional*): ``"sd1"``, ``"sd2"`` or ``"sdxl"`` (bucket step rules).
         missing_captions (`str`, *optional*): an image without a caption file gets the subset's
             class tokens or "" (kohya, ``"class_tokens"``), stops the run (``"error"``) or is left out (``"skip"``).
-        bad_images (`str`, *optional*): an unreadable image stops the run (kohya, ``"error"``) or is
-            left out with its reason (``"skip"``).
+        bad_images (`str`, *optional*): an image that cannot be read (header, or the file ends early)
+            stops the run (``"error"``) or is left out with its reason (``"skip"``); default from
+            ``training.skip_bad_images``, which also decodes every image here.
 
     Returns:
         `DatasetPlan`: the items, what was skipped and why, and warnings.
 
     Raises:
-        DataError: no images at all, or a bad image / missing caption under the ``"error"`` policies.
+        DataError: no training image left (with every reason), a bad image / missing caption under the
+            ``"error"`` policies, or captions holding ``|||`` that another separator would train as text.
         ConfigError: a setting that cannot work (bad bucket step, missing folder).
     """
+    if bad_images is None:
+        bad_images = "skip" if config.training.skip_bad_images else "error"
     if missing_captions not in MISSING_CAPTION_POLICIES:
         raise ValueError(f"missing_captions must be one of {MISSING_CAPTION_POLICIES}")
     if bad_images not in BAD_IMAGE_POLICIES:
         raise ValueError(f"bad_images must be one of {BAD_IMAGE_POLICIES}")
     ds_cfg = config.dataset
-    warnings: list[str] = []
     if ds_cfg.folder_mode:
         block = subsets_from_folders(ds_cfg.train_data_dir, ds_cfg.reg_data_dir)
-        warnings.extend(_bad_folder_names(ds_cfg.train_data_dir) + _bad_folder_names(ds_cfg.reg_data_dir))
         resolved = ds_cfg.resolve_blocks([block])
     else:
         resolved = ds_cfg.resolve_blocks()
 
-    plan = DatasetPlan(items=[], subsets=[], datasets=[], warnings=warnings, architecture=architecture)
-    broken: list[str] = []
-    uncaptioned: list[str] = []
+    plan = DatasetPlan(items=[], subsets=[], datasets=[], architecture=architecture)
+    if ds_cfg.folder_mode:
+        plan.excluded = excluded_folders(ds_cfg.train_data_dir) + excluded_folders(ds_cfg.reg_data_dir)
+    state = _Preflight(config.training.masked_loss, decode=config.training.skip_bad_images)
     for ds_index, (ds_values, subsets) in enumerate(resolved):
         ds_values = dict(ds_values)
         if ds_values["batch_size"] is None:
@@ -250,28 +255,10 @@ def build_plan(
         for subset in subsets:
             sub_index = len(plan.subsets)
             plan.subsets.append(subset)
-            if not subset.image_dir:
-                warnings.append(f"subset {sub_index}: metadata_file subsets are not supported yet; skipped")
-                continue
-            if getattr(subset, "face_crop_aug_range", None):
-                warnings.append(f"{subset.image_dir}: face_crop_aug_range is not applied by LoRA Bakery (kohya uses it "
-                                "only without buckets, with face positions in the file names); images are cropped "
-                                "as usual")
-            if not os.path.isdir(subset.image_dir):
-                raise ConfigError(
-                    f"dataset subset {sub_index}.image_dir", f"{subset.image_dir} is not a folder"
-                )
-            images = folders.list_images(subset.image_dir)
-            if not images:
-                warnings.append(f"{subset.image_dir}: no images")
-            for image in images:
-                info = _image_info(
-                    image, subset, sub_index, ds_index, missing_captions, plan, broken, uncaptioned
-                )
-                if info is not None:
-                    (reg_infos if subset.is_reg else train_infos).append(info)
+            infos = _subset_infos(subset, sub_index, ds_index, missing_captions, plan, state)
+            (reg_infos if subset.is_reg else train_infos).extend(infos)
         if reg_infos and not train_infos:
-            warnings.append(f"dataset {ds_index}: regularization images but no training images")
+            plan.warnings.append(f"dataset {ds_index}: regularization images but no training images")
         for info in train_infos + _balance_reg(train_infos, reg_infos):
             choice = manager.choose(*info["size"])
             if choice.problem:
@@ -295,44 +282,84 @@ def build_plan(
                     color_aug=bool(subset.color_aug),
                 )
             )
-
-    if broken and bad_images == "error":
-        raise DataError("unreadable images (fix or remove them, or skip bad images):\n" + "\n".join(broken))
-    if uncaptioned and missing_captions == "error":
-        raise DataError("images without a caption file:\n" + "\n".join(uncaptioned))
-    if not any(not i.is_reg for i in plan.items):
-        where = ds_cfg.train_data_dir or ", ".join(s.image_dir for s in plan.subsets) or "(no folders)"
-        hint = " Folder mode needs subfolders named N_name, e.g. 10_mychar." if ds_cfg.folder_mode else ""
-        raise DataError(f"no training images found in {where}.{hint}" + "".join(f"\n{w}" for w in warnings))
+    if config.training.masked_loss and not state.any_mask_source:
+        plan.warnings.append("training.masked_loss is on, but no subset has conditioning_data_dir or alpha_mask: "
+                             "every image trains unmasked")
+    _raise_if_unusable(plan, state, ds_cfg, bad_images, missing_captions)
     return plan
 
 
-def _image_info(image, subset, sub_index, ds_index, missing, plan, broken, uncaptioned) -> dict | None:
-    try:
-        size = _image_size(image)
-    except Exception as exc:  # PIL raises many types for damaged files
-        reason = f"cannot read image: {exc}"
+class _Preflight:
+    """What the per-image checks collect across subsets (problems are raised together at the end)."""
+
+    def __init__(self, masked_loss: bool, decode: bool) -> None:
+        self.masked_loss = masked_loss
+        self.decode = decode
+        self.any_mask_source = False
+        self.broken: list[str] = []
+        self.uncaptioned: list[str] = []
+        self.separators: list[str] = []
+
+
+def _subset_infos(subset: ResolvedSubset, sub_index: int, ds_index: int, missing: str, plan: DatasetPlan,
+                  state: _Preflight) -> list[dict]:
+    """The usable images of one subset (what is not usable goes to ``plan.skipped`` / ``state``)."""
+    if not subset.image_dir:
+        plan.warnings.append(f"subset {sub_index}: metadata_file subsets are not supported yet; skipped")
+        return []
+    if getattr(subset, "face_crop_aug_range", None):
+        plan.warnings.append(f"{subset.image_dir}: face_crop_aug_range is not applied by LoRA Bakery (kohya uses it "
+                             "only without buckets, with face positions in the file names); images are cropped "
+                             "as usual")
+    if not os.path.isdir(subset.image_dir):
+        raise ConfigError(f"dataset subset {sub_index}.image_dir", f"{subset.image_dir} is not a folder")
+    masks = subset.conditioning_data_dir if state.masked_loss else None
+    state.any_mask_source |= bool(masks or subset.alpha_mask)
+    images = folders.list_images(subset.image_dir)
+    if not images:
+        plan.warnings.append(f"{subset.image_dir}: no images")
+    infos = []
+    for image in images:
+        info = _image_info(image, subset, sub_index, ds_index, missing, plan, state, masks)
+        if info is not None:
+            infos.append(info)
+    texts = [" ".join(filter(None, (subset.caption_prefix, i["caption"], subset.caption_suffix))) for i in infos]
+    problem = checks.separator_problem(subset.image_dir, subset.keep_tokens_separator, texts)
+    if problem:
+        state.separators.append(problem)
+    return infos
+
+
+def _image_info(image: Path, subset: ResolvedSubset, sub_index: int, ds_index: int, missing: str,
+                plan: DatasetPlan, state: _Preflight, masks: str | None) -> dict | None:
+    size, reason = pixels.check_file(image, decode=state.decode)
+    if reason is not None:
         plan.skipped.append((image, reason))
-        broken.append(f"{image}: {reason}")
+        state.broken.append(f"{image}: {reason}")
         return None
     try:
         caption = read_caption(image, subset.caption_extension, enable_wildcard=bool(subset.enable_wildcard))
     except CaptionError as exc:
         plan.skipped.append((image, str(exc)))
-        broken.append(str(exc))
+        state.broken.append(str(exc))
         return None
     if caption is None:
-        uncaptioned.append(str(image))
+        state.uncaptioned.append(str(image))
         if missing == "skip":
             plan.skipped.append((image, f"no caption file ({subset.caption_extension})"))
             return None
         caption = subset.class_tokens or ""
     mask = None
-    if subset.conditioning_data_dir:
-        mask = _find_mask(subset.conditioning_data_dir, image)
-        if mask is None:
-            plan.skipped.append((image, f"no mask with the same name in {subset.conditioning_data_dir}"))
-            return None
+    if masks:
+        mask = checks.find_mask(masks, image, folders.IMAGE_EXTENSIONS)
+        problem = f"no mask with the same name in {masks} (masked loss)" if mask is None else checks.mask_problem(mask)
+    elif subset.alpha_mask:
+        problem = checks.alpha_problem(image)
+    else:
+        problem = None
+    if problem:
+        plan.skipped.append((image, problem))
+        return None
     return {
         "image": image,
         "size": size,
@@ -342,3 +369,24 @@ def _image_info(image, subset, sub_index, ds_index, missing, plan, broken, uncap
         "num_repeats": subset.num_repeats,
         "mask": mask,
     }
+
+
+def _raise_if_unusable(plan: DatasetPlan, state: _Preflight, ds_cfg: Any, bad_images: str, missing: str) -> None:
+    """Stop with every cause at once: bad images, missing captions, separators, or nothing left to train."""
+    if state.broken and bad_images == "error":
+        raise DataError(
+            "images the trainer cannot read (fix or remove them, or leave them out with training.skip_bad_images: "
+            "bakery train --skip-bad-images, or the Bake tab's General group):\n" + "\n".join(state.broken)
+        )
+    if state.uncaptioned and missing == "error":
+        raise DataError("images without a caption file:\n" + "\n".join(state.uncaptioned))
+    if state.separators:
+        raise DataError("\n".join(state.separators))
+    if not any(not i.is_reg for i in plan.items):
+        where = ds_cfg.train_data_dir or ", ".join(s.image_dir for s in plan.subsets) or "(no folders)"
+        hint = ""
+        if ds_cfg.folder_mode and not any(not s.is_reg for s in plan.subsets):
+            hint = " Folder mode needs subfolders named N_name, e.g. 10_mychar."
+        what = "no training images left" if plan.skipped else "no training images found"
+        why = plan.report() + plan.warnings
+        raise DataError(f"{what} in {where}.{hint}" + "".join(f"\n{w}" for w in why))

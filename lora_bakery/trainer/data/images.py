@@ -1,7 +1,8 @@
 """Loading one training image (and its mask) the way kohya does: RGB, resized and cropped to the
 bucket, scaled to [-1, 1]; masks in [0, 1] at pixel size.
 
-kohya: ``load_image`` converts to RGB (RGBA when the alpha mask is used), ``trim_and_resize_if_required``
+kohya: ``load_image`` converts to RGB (RGBA when the alpha mask is used; here through :mod:`.pixels`, which
+scales 16-bit images instead of clipping them, as "convert to PNG" does), ``trim_and_resize_if_required``
 resizes (area when shrinking, Lanczos when enlarging) and centre-crops, ``IMAGE_TRANSFORMS`` maps to
 [-1, 1]. The resize/crop is D1's :func:`buckets.trainer_view`, the same code the Dataset tab previews.
 ``random_crop`` / ``color_aug`` (latents not cached) come in as a :class:`augment.SampleAug`.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import augment
+from . import augment, pixels
 from .augment import SampleAug
 from .dataset import DataError, TrainItem
 
@@ -24,7 +25,10 @@ def _open(path):
         img = Image.open(path)
         img.load()
     except Exception as exc:  # damaged files raise OSError, SyntaxError, ValueError …
-        raise DataError(f"{path}: cannot read image ({exc}); fix or remove it") from None
+        raise DataError(
+            f"{path}: cannot read image ({exc}); fix or remove it, or set training.skip_bad_images "
+            "(bakery train --skip-bad-images), which decodes every image before caching and leaves such files out"
+        ) from None
     return img
 
 
@@ -43,7 +47,7 @@ def load_pixels(item: TrainItem, flip: bool = False, aug: SampleAug = augment.NO
         raise DataError(
             f"{item.image}: changed size during training ({img.size}, planned {item.choice.size})"
         )
-    arr = np.asarray(trainer_view(img.convert("RGB"), item.choice, aug.crop))
+    arr = np.asarray(trainer_view(pixels.training_rgb(img), item.choice, aug.crop))
     if aug.changes_colour:
         arr = augment.apply_colour(arr, aug)
     if flip:
@@ -67,8 +71,8 @@ def load_mask(item: TrainItem, flip: bool = False, aug: SampleAug = augment.NONE
         if mask.size != item.choice.size:
             mask = mask.resize(item.choice.size, Image.BOX)
     elif item.alpha_mask:
-        img = _open(item.image)
-        mask = img.getchannel("A") if "A" in img.getbands() else Image.new("L", img.size, 255)
+        img = pixels.to_8bit(_open(item.image))
+        mask = img.getchannel("A") if img.mode == "RGBA" else Image.new("L", img.size, 255)
     else:
         return None
     mask = trainer_view(mask, item.choice, aug.crop)

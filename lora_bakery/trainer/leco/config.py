@@ -155,6 +155,10 @@ class LecoSaving(Section):
     save_every: int = opt(100, "Write NAME-STEP.safetensors every this many steps (0 = only the end).", group="Saving", min=0)
     precision: str = opt("fp16", "dtype of the saved files (fp16 for compatibility).", group="Saving", choices=SAVE_PRECISIONS)
     overwrite: bool = opt(False, "Replace existing files of the same name.", group="Saving")
+    save_state: bool = opt(
+        False, "Also write the resumable NAME-state folder at every save (an interrupt always writes it).",
+        group="Saving",
+    )
     resume: str | None = opt(None, "NAME-state folder of an earlier run to continue.", group="Saving")
     comment: str = opt("", "Extra text for ss_training_comment (the prompts are always written).", group="Saving")
 

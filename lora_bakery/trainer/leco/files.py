@@ -2,7 +2,9 @@
 
 Names: ``{name}-{step:06d}.safetensors`` every ``saving.save_every`` steps (not for the last step),
 ``{name}.safetensors`` at the end, ``{name}-interrupted.safetensors`` when stopped, the resumable
-state in ``{name}-state/`` and preview grids in ``preview/{name}-{step:06d}.png``.
+state in ``{name}-state/`` (on an interrupt, or at every save with ``saving.save_state``; its tensor
+files are not ``.safetensors``, so no webui lists them as LoRAs) and preview grids in
+``preview/{name}-{step:06d}.png``.
 
 Metadata: kohya's ``ss_*`` keys as sd-scripts writes them for a U-Net-only LoRA (network module,
 dim, alpha, base model version, model name/hash, lr, optimizer, steps, seed), the prompts in
@@ -21,6 +23,7 @@ from typing import Any
 from ..atomic import save_png_atomic
 from ..saving.run_files import (
     bakery_version,
+    clip_skip_of,
     final_file,
     host_model_metadata,
     interrupted_file,
@@ -85,7 +88,7 @@ def run_metadata(config: LecoConfig, parts: Any, network: Any, optimizer: Any, r
         "ss_lr_scheduler": t.scheduler,
         "ss_mixed_precision": {"bf16": "bf16", "fp32": "no"}.get(t.precision, t.precision),
         "ss_seed": str(t.seed),
-        "ss_clip_skip": str(getattr(parts, "clip_skip", 1) or 1),
+        "ss_clip_skip": str(clip_skip_of(None, getattr(parts, "clip_skip", None), parts.architecture)),
         "ss_resolution": f"({resolution}, {resolution})",
         "ss_max_denoising_steps": str(t.max_denoising_steps),
         "ss_session_id": str(random.Random().randint(0, 2**32)),
@@ -99,6 +102,8 @@ def run_metadata(config: LecoConfig, parts: Any, network: Any, optimizer: Any, r
     meta.update(modelspec_metadata(arch, title=config.saving.output_name, resolution=(resolution, resolution),
                                    v_pred=v_pred, started=started))
     meta["modelspec.description"] = config.summary()
+    if meta["ss_clip_skip"] != "None":
+        meta["modelspec.encoder_layer"] = meta["ss_clip_skip"]
     return meta
 
 

@@ -215,7 +215,8 @@ class LecoRun:
             )
 
     # -- saving and previews -------------------------------------------------------------------
-    def _save(self, path: Path, step: int, state: bool = True) -> Path:
+    def _save(self, path: Path, step: int, state: bool = False) -> Path:
+        """Write one slider file, and the resumable state when ``state`` (asked for, or an interrupt)."""
         from ..loop.state import LoopPosition, save_state
         from ..saving import save_network
 
@@ -269,8 +270,8 @@ class LecoRun:
         self.previous_images, self.previous_step = images, step
         return grid_path
 
-    def _save_with_preview(self, path: Path, step: int, state: bool = True) -> None:
-        self._save(path, step, state)
+    def _save_with_preview(self, path: Path, step: int) -> None:
+        self._save(path, step, state=self.config.saving.save_state)
         grid = self._preview(step, path)
         change = self.result.changes[-1][1] if self.result.changes and self.result.changes[-1][0] == step else None
         self.callbacks.on_save(step, path, grid, change)
@@ -326,7 +327,7 @@ class LecoRun:
         self.result.status = "interrupted"
         self.result.steps = step
         path = files.interrupted_file(self.output_dir, self.name)
-        self._save(path, step)
+        self._save(path, step, state=True)
         self.result.interrupted_file = path
         self.note(f"interrupted at step {step}: saved {path.name}; resume from {self.result.state_dir}")
         return self.result

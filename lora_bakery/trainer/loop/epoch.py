@@ -47,7 +47,9 @@ def _batch_inputs(run: Any, batch: Any, epoch: int, batch_index: int) -> tuple[l
         latents = torch.stack([run.cache.get(i, f) for i, f in zip(batch.items, flips)])
     latents = latents.to(run.device, torch.float32) * run.scaling
     mask = None
-    if run.config.training.masked_loss:
+    # kohya multiplies the loss by a mask under --masked_loss, and by the alpha mask whenever a subset
+    # has alpha_mask (train_network.py: ``args.masked_loss or batch["alpha_masks"] is not None``)
+    if run.config.training.masked_loss or any(item.alpha_mask for item in items):
         masks = [run.cache.mask(i, f, a) for i, f, a in zip(batch.items, flips, augs)]
         if any(m is not None for m in masks):
             w, h = batch.bucket
@@ -123,13 +125,23 @@ def _nan_error(run: Any, value: float) -> TrainError:
     )
 
 
-def _progress_text(run: Any, loss: float) -> str:
+def average_loss(losses: list[float], steps_per_epoch: int) -> float:
+    """kohya's ``avr_loss``: the mean of the last epoch's worth of step losses (all of them in epoch 1).
+
+    kohya's ``LossRecorder`` keeps one slot per step of an epoch and overwrites it the next epoch, so
+    its mean always covers the latest ``steps_per_epoch`` losses; here counted in optimizer steps.
+    """
+    window = losses[-max(1, steps_per_epoch):]
+    return sum(window) / len(window) if window else float("nan")
+
+
+def _progress_text(run: Any, loss: float, avr: float) -> str:
     p, sched = run.position, run.schedule
     done = p.step - run.start_step
     elapsed = time.perf_counter() - run.started
     eta = elapsed / done * (sched.total_steps - p.step) if done else 0.0
     return (f"epoch {p.epoch}/{sched.epochs} · step {p.step}/{sched.total_steps} · "
-            f"{p.images_seen} images · loss {loss:.4f} · ETA {int(eta) // 60}:{int(eta) % 60:02d}")
+            f"{p.images_seen} images · loss {loss:.4f} · avr_loss {avr:.4f} · ETA {int(eta) // 60}:{int(eta) % 60:02d}")
 
 
 def run_epoch(run: Any) -> str:
@@ -162,9 +174,11 @@ def run_epoch(run: Any) -> str:
         run.result.losses.append(loss)
         run.result.steps, run.result.images_seen = p.step, p.images_seen
         lr = float(run.optimizer.param_groups[0]["lr"])
+        avr = average_loss(run.result.losses, run.schedule.steps_per_epoch)
         run.scalars.add("loss/step", loss, p.step)
+        run.scalars.add("loss/average", avr, p.step)
         run.scalars.add("lr/first_group", lr, p.step)
-        run.progress.step(1, _progress_text(run, loss))
+        run.progress.step(1, _progress_text(run, loss, avr))
         run.callbacks.on_step_end(StepInfo(p.epoch, p.step, p.images_seen, loss, lr, run.network))
         if p.step >= run.schedule.total_steps and p.batch < len(batches):
             return "max_steps"

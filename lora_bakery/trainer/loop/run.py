@@ -20,6 +20,7 @@ import torch
 
 from ..config import ConfigError, TrainConfig
 from ..memory import is_out_of_memory
+from ..saving.run_files import clip_skip_of
 from . import outputs
 from .distributed import Distributed
 from .plot import ScalarLog, write_loss_plot
@@ -118,8 +119,9 @@ class Run:
             self.plan = build_plan(cfg, arch)
         except (ConfigError, DataError) as exc:
             raise TrainError(str(exc), reason="config" if isinstance(exc, ConfigError) else "data") from exc
-        for warning in self.plan.warnings + cfg.warnings():
-            self.note(warning)
+        self.result.skipped = list(self.plan.skipped)
+        for line in self.plan.report() + self.plan.warnings + cfg.warnings():
+            self.note(line)  # before the first step: what is left out is never silent
         seed = cfg.training.seed
         _seed_everything(seed)
         if self.views is None:
@@ -144,7 +146,7 @@ class Run:
         self._build_network(arch)
         prepare_modules(self.views, host, self.train_te, cfg.training.gradient_checkpointing)
         self.network.apply()
-        self.clip_skip = cfg.training.clip_skip or (parts.clip_skip if arch != "sdxl" else None) or None
+        self.clip_skip = clip_skip_of(cfg.training.clip_skip, getattr(parts, "clip_skip", None), arch)
         self.text = TextConditioner(arch, self.views.text_encoders, parts.tokenizers, self.clip_skip, cfg.training.max_token_length)
         self._cache_latents()
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -153,7 +155,10 @@ class Run:
         self.meta = outputs.MetadataBuilder(
             cfg, parts, v_pred=self.v_pred, clip_skip=self.clip_skip, epochs=self.schedule.epochs,
             total_steps=self.schedule.total_steps,
-            dataset_meta=dataset_ss_metadata(self.plan, self.batcher, folder_mode=cfg.dataset.folder_mode),
+            dataset_meta=dataset_ss_metadata(
+                self.plan, self.batcher, folder_mode=cfg.dataset.folder_mode,
+                total_batch_size=cfg.training.batch_size * self.dist.world * cfg.training.grad_accum,
+            ),
             network_meta=self.network.metadata(), optimizer=self.optimizer,
             resolution=(res, res) if isinstance(res, int) else (res[0], res[1]),
         )

@@ -1,11 +1,16 @@
 """Resumable training state, stored without pickle: safetensors for tensors, JSON for the rest.
 
 A state folder holds ``train_state.json`` (kohya's ``current_epoch``/``current_step`` plus the
-position inside the epoch, the loss history and the config), ``network.safetensors`` (the adapters
-in fp32), ``optimizer.safetensors`` + the optimizer's scalars and groups in the JSON, the scheduler
+position inside the epoch, the loss history and the config), ``network.tensors`` (the adapters
+in fp32), ``optimizer.tensors`` + the optimizer's scalars and groups in the JSON, the scheduler
 state, and every random state the loop draws from (torch CPU/CUDA, the noise generator, Python,
 NumPy). Restoring all of it makes a resumed run step for step equal to an uninterrupted one.
 The folder is written beside its final place and renamed into it, so a crash never leaves half a state.
+
+The tensor files are safetensors, named ``.tensors``: the folder usually sits in the webui's
+``models/Lora`` tree, and A1111, Forge and ComfyUI list every ``.safetensors``/``.pt``/``.ckpt`` there
+as a LoRA (they would show ``network``, ``optimizer`` and ``rng``). No loader lists ``.tensors``.
+States written before (``*.safetensors``) still resume.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import json
 import os
 import random
 import shutil
-import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +29,15 @@ import torch
 
 STATE_VERSION = 1
 STATE_FILE = "train_state.json"
+#: Extension of the tensor files (safetensors content; see the module docstring for why not ``.safetensors``).
+TENSORS = ".tensors"
+
+
+def _tensor_file(folder: Path, name: str) -> Path:
+    """``folder/name.tensors``, or the ``.safetensors`` name of states saved by earlier versions."""
+    path = folder / f"{name}{TENSORS}"
+    legacy = folder / f"{name}.safetensors"
+    return legacy if not path.is_file() and legacy.is_file() else path
 
 
 @dataclass
@@ -146,13 +160,14 @@ def save_state(
     """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    staging = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}")
+    staging.mkdir()  # the umask's mode, like the rest of the output (mkdtemp would make it private)
     try:
-        _save_tensors(staging / "network.safetensors", dict(network.state_dict()))
+        _save_tensors(staging / f"network{TENSORS}", dict(network.state_dict()))
         opt_tensors, opt_meta = _optimizer_parts(optimizer)
-        _save_tensors(staging / "optimizer.safetensors", opt_tensors or {"_empty": torch.zeros(0)})
+        _save_tensors(staging / f"optimizer{TENSORS}", opt_tensors or {"_empty": torch.zeros(0)})
         rng_tensors, rng_meta = _rng_state(generator)
-        _save_tensors(staging / "rng.safetensors", rng_tensors)
+        _save_tensors(staging / f"rng{TENSORS}", rng_tensors)
         data = {
             "bakery_state_version": STATE_VERSION,
             "current_epoch": position.epoch,
@@ -217,18 +232,18 @@ def load_state(
 
     folder = Path(folder)
     data = read_state(folder)
-    weights = load_file(str(folder / "network.safetensors"))
+    weights = load_file(str(_tensor_file(folder, "network")))
     try:
         network.load_state_dict(weights, strict=True)
     except RuntimeError as exc:
         raise ValueError(f"{folder}: the saved network does not fit this config ({exc})") from None
-    opt_tensors = {k: v for k, v in load_file(str(folder / "optimizer.safetensors")).items() if k != "_empty"}
+    opt_tensors = {k: v for k, v in load_file(str(_tensor_file(folder, "optimizer"))).items() if k != "_empty"}
     _load_optimizer(optimizer, opt_tensors, data["optimizer"])
     if scheduler is not None and data.get("scheduler") is not None:
         scheduler.load_state_dict(data["scheduler"])
     if scaler is not None and data.get("scaler"):
         scaler.load_state_dict(data["scaler"])
-    _set_rng_state(load_file(str(folder / "rng.safetensors")), data["rng"], generator)
+    _set_rng_state(load_file(str(_tensor_file(folder, "rng"))), data["rng"], generator)
     return LoopPosition(
         epoch=int(data["current_epoch"]),
         batch=int(data["batch_in_epoch"]),

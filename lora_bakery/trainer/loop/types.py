@@ -130,7 +130,8 @@ class TrainResult:
         epoch_losses (`list[float]`): mean loss per epoch.
         loss_plot (`Path`, *optional*): the loss curve PNG.
         samples (`list[Path]`): sample images written.
-        messages (`list[str]`): notes for the log (precision fallbacks, skipped features...).
+        messages (`list[str]`): notes for the log (what was left out, precision fallbacks, skipped features...).
+        skipped (`list[tuple[Path, str]]`): every image left out before the first step, with the reason.
         seconds (`float`): wall time of the loop.
     """
 
@@ -148,4 +149,5 @@ class TrainResult:
     loss_plot: Path | None = None
     samples: list[Path] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
     seconds: float = 0.0

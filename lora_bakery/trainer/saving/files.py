@@ -3,7 +3,9 @@
 One call writes one file: cast to the save precision (kohya ``--save_precision``, fp16 by default;
 0-dim ``alpha`` included, bool/int tensors kept), add ``sshs_model_hash``/``sshs_legacy_hash``,
 serialise with the metadata keys sorted (safetensors 0.4.2 writes them in hash-map order), write a
-temporary file in the same folder, fsync, then move it into place. A failed write (disk full)
+temporary file in the same folder (mode 0o666 minus the umask, as any file the webui writes), fsync,
+then move it into place without replacing an existing file unless asked (a hard link makes "create
+only if absent" atomic, which ``atomic.write_via_temp`` does not offer). A failed write (disk full)
 leaves any previous file untouched.
 """
 
@@ -13,13 +15,14 @@ import contextlib
 import json
 import os
 import struct
-import tempfile
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..atomic import TEMP_SUFFIX
 from .hashes import precalculate_safetensors_hashes
 
 PRECISIONS: dict[str, torch.dtype | None] = {
@@ -87,7 +90,10 @@ def write_atomic(path: Path, data: bytes, overwrite: bool) -> None:
     if not overwrite and path.exists():
         raise FileExistsError(f"{path} already exists; not overwriting it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # 0o666 minus the umask (0644 under 022), like every other file the webui writes; mkstemp's
+    # private 0600 would hide the LoRA from other users and services reading models/Lora
+    temp = str(path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}"))
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)

@@ -67,6 +67,17 @@ def host_model_metadata(parts: Any, v_pred: bool) -> dict[str, str]:
     return out
 
 
+def clip_skip_of(configured: int | None, host: int | None, architecture: str) -> int | None:
+    """The clip skip to train with and record: the config's, else the host's when it skips (SD1/SD2).
+
+    ``None`` means the last layer, which is what 1 means too; kohya records an unset clip skip as
+    ``ss_clip_skip = "None"`` with no ``modelspec.encoder_layer``, so a host at 1 stays ``None`` here.
+    """
+    if configured is not None:
+        return configured
+    return host if host and host > 1 and architecture != "sdxl" else None
+
+
 def modelspec_metadata(architecture: str, *, title: str, resolution: tuple[int, int], v_pred: bool,
                        started: float) -> dict[str, str]:
     """The ``modelspec.*`` keys every LoRA file carries (callers add description/author/encoder layer)."""

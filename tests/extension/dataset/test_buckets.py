@@ -74,10 +74,17 @@ def test_min_max_snapped_and_checked():
         BucketManager(BucketSettings(resolution=(1024, 1024), max_reso=512))
 
 
-def test_bucketing_off_needs_exact_size():
+def test_bucketing_off_resizes_and_centre_crops_like_kohya():
+    # kohya make_buckets without buckets: select_bucket over the one predefined size (W, H); the image
+    # is scaled to cover it (int(x * scale + 0.5)) and centre-cropped; nothing is dropped
     m = BucketManager(BucketSettings(enable=False))
-    assert m.choose(512, 512).problem is None
-    assert "exactly 512x512" in m.choose(640, 480).problem
+    assert m.choose(512, 512).problem is None and m.choose(512, 512).resized == (512, 512)
+    wide = m.choose(640, 480)  # scale 512/480: 682.67 -> 683 wide, crop (683 - 512) // 2 = 85
+    assert wide.problem is None and wide.bucket == (512, 512) and wide.resized == (683, 512)
+    assert wide.crop == (85, 0, 597, 512)
+    small = m.choose(100, 300)  # enlarged: scale 512/100, 300 * 5.12 = 1536
+    assert small.bucket == (512, 512) and small.resized == (512, 1536) and small.crop == (0, 512, 512, 1024)
+    assert BucketManager(BucketSettings(enable=False, no_upscale=True)).choose(100, 300).resized == (512, 1536)
 
 
 def test_tiny_image_in_no_upscale_is_unusable_not_a_crash():

@@ -76,9 +76,13 @@ def test_keep_tokens_separator_fixed_flexible_and_fixed_suffix():
         )
 
 
-def test_separator_stays_in_the_text_when_no_token_operation_runs():
-    # kohya quirk kept on purpose: without shuffle/warmup/tag dropout the caption is not split at all
-    assert run("a ||| b", keep_tokens_separator="|||") == "a ||| b"
+def test_separator_never_reaches_the_text_encoder_even_without_token_operations():
+    # kohya splits only under shuffle/warmup/tag dropout and otherwise tokenizes "|||" as text;
+    # we always split on it (issue 12), and leave captions without it untouched
+    assert run("trigger, ||| a, b", keep_tokens_separator="|||") == "trigger, a, b"
+    assert run("trigger, ||| a ||| tail") == "trigger, a, tail"  # "|||" is the default separator
+    assert run("a,b ,  c") == "a,b ,  c"  # nothing to split: exactly as read, like kohya
+    assert run("a ||| b", keep_tokens_separator="") == "a ||| b"  # off: build_plan refuses such captions
 
 
 def test_token_warmup_acts_on_the_flexible_part_before_the_shuffle():

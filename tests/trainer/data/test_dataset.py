@@ -39,7 +39,7 @@ def test_folder_mode_repeats_captions_and_reg_balancing(tmp_path):
         train[0].caption == "sks, tag0, common" and reg[0].caption == "person"
     )  # class tokens from the folder
     assert {i.loss_weight for i in reg} == {0.5} and {i.loss_weight for i in train} == {1.0}
-    assert any("'sks'" in w for w in plan.warnings)
+    assert [(p.name, "'sks'" in why) for p, why in plan.excluded] == [("sks", True)]
     # buckets (hand computation for 768x512 at 512²: closest aspect is 640x384, scaled to 640x427)
     assert train[0].bucket == (512, 512)
     assert train[1].bucket == (640, 384) and train[1].choice.resized == (640, 427)
@@ -101,7 +101,8 @@ def test_config_mode_masks_flip_and_bucket_steps(tmp_path):
                         ],
                     }
                 ]
-            }
+            },
+            "training": {"masked_loss": True},
         }
     )
     plan = build_plan(cfg)
