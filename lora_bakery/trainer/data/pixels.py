@@ -112,14 +112,11 @@ def check_file(path: str | os.PathLike, *, decode: bool = False) -> tuple[tuple[
     try:
         with Image.open(path) as img:
             size, fmt = img.size, img.format or ""
+            if ends_early(path, fmt):  # first, so the reason reads the same with or without decoding
+                return None, ENDS_EARLY
             if decode:
                 img.load()
     except Exception as exc:  # Pillow raises many types for damaged files (OSError, SyntaxError, ValueError …)
-        return None, f"cannot read image: {exc}"
-    try:
-        if ends_early(path, fmt):
-            return None, ENDS_EARLY
-    except OSError as exc:
         return None, f"cannot read image: {exc}"
     return size, None
 
