@@ -128,9 +128,12 @@ def _set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any], gener
 
 
 def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
-    from safetensors.torch import save_file
+    # safetensors' own save_file creates files 0600; written through open() they get the umask's mode
+    from safetensors.torch import save
 
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(path))
+    data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
+    with open(path, "wb") as stream:
+        stream.write(data)
 
 
 def save_state(
