@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from lora_bakery.extension.app import build_app
@@ -125,11 +128,30 @@ def test_train_runs_a_tiny_job_and_streams_results(tmp_path, tiny_sd15_path):
         torch.set_num_threads(threads)
     progress, message, samples, plot = steps[-1]
     assert "done" in progress and "finished" in message, message
+    assert re.search(r"loss \d\.\d{4} · avr_loss \d\.\d{4}", progress), progress  # step loss and kohya's mean
     assert (tmp_path / "out" / "toy.safetensors").is_file()
     assert samples and all(path.endswith(".png") for path, _ in samples)
     assert plot and plot.endswith("toy-loss.png")
     assert handlers.interrupt(ctx, slot) == "No training is going."
     assert "done" in handlers.queue_markdown(slot)
+
+
+def test_train_lists_every_skipped_image_when_none_is_left(tmp_path, tiny_sd15_path):
+    from lora_bakery.extension.host.diffusers_host import DiffusersHost
+
+    values = _small(tmp_path)
+    values["training.skip_bad_images"] = True
+    folder = Path(values["dataset.train_data_dir"]) / "1_sks"
+    for image in folder.glob("*.png"):
+        image.write_bytes(image.read_bytes()[:-20])  # cut downloads: the end marker is gone
+    host = DiffusersHost(tiny_sd15_path)
+    jobs = JobQueue()
+    ctx, slot = UiContext(host_factory=lambda: host, jobs=jobs), handlers.BakeSlot()
+    message = list(handlers.train(ctx, slot, "", *_args(values)))[-1][1]
+    assert message.startswith(compat.ERROR_PREFIX) and "no training images left" in message
+    assert "N_name" not in message, message  # 1_sks is named right: the real reasons are listed instead
+    assert "000.png: the file ends early" in message and "001.png: the file ends early" in message
+    assert any("000.png" in line for line in slot.jobs[-1].snapshot()["log"])  # the job log too
 
 
 def test_train_without_model_says_so(tmp_path):

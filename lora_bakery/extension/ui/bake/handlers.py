@@ -179,6 +179,11 @@ def train(ctx: UiContext, slot: BakeSlot, base: str, *args: Any) -> Iterator[tup
                 box["result"] = run_train(config, host.model(), job, sampler, views=views)
         except Exception as exc:  # noqa: BLE001 - shown in the tab
             box["error"] = common.friendly(exc)
+            causes = [line.strip() for line in str(exc).strip().splitlines()[1:] if line.strip()]
+            if isinstance(exc, (ValueError, RuntimeError)) and causes:  # the trainer lists every cause on a line
+                for line in causes:
+                    job.log(line)
+                box["error"] += "\n\n" + "\n".join(f"- {html.escape(line)}" for line in causes)
             kept = getattr(exc, "result", None)
             if kept is not None and kept.files:
                 box["error"] += "\n\nKept: " + ", ".join(f"`{html.escape(str(p))}`" for p in kept.files)
