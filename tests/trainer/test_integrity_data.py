@@ -23,13 +23,7 @@ from lora_bakery.trainer.saving import load_network
 from lora_bakery.trainer.train import TrainError, train
 from tests.extension.dataset import makers as mk
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_config(data: Path, out: Path, general: dict | None = None, **training) -> TrainConfig:

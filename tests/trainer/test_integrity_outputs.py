@@ -7,6 +7,7 @@ files are group/other-readable, the metadata has kohya's folder-mode keys and va
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -17,7 +18,6 @@ import pytest
 import torch
 from PIL import Image
 
-from lora_bakery.trainer.config import TrainConfig
 from lora_bakery.trainer.loop.checkpoint import load_checkpoint
 from lora_bakery.trainer.loop.toy import make_toy_dataset
 from lora_bakery.trainer.saving import load_network
@@ -26,13 +26,7 @@ from tests.reference_loader import merge_network
 
 from .test_integrity_data import Recorder, make_config
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture()
@@ -178,7 +172,7 @@ def test_folder_mode_metadata_as_kohya_writes_it(tmp_path, tiny_sd15_path):
     locon = make_config(data, tmp_path / "b", clip_skip=2)
     locon.network.type, locon.network.conv_dim, locon.network.conv_alpha = "locon", 2, 1.0
     meta = load_network(train(locon, parts).final)[1]
-    assert __import__("json").loads(meta["ss_network_args"]) == {"conv_dim": "2", "conv_alpha": "1.0"}
+    assert json.loads(meta["ss_network_args"]) == {"conv_dim": "2", "conv_alpha": "1.0"}
     assert meta["ss_clip_skip"] == "2" and meta["modelspec.encoder_layer"] == "2"
 
 

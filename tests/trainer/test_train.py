@@ -20,13 +20,7 @@ from lora_bakery.trainer.loop.checkpoint import load_checkpoint
 from lora_bakery.trainer.loop.toy import make_toy_dataset
 from lora_bakery.trainer.train import TrainCallbacks, TrainError, train
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_config(data: Path, out: Path, **sections) -> TrainConfig:

@@ -16,13 +16,7 @@ from lora_bakery.trainer.loop.setup import plan_schedule
 from lora_bakery.trainer.loop.toy import make_toy_dataset
 from lora_bakery.trainer.train import SamplePrompt, parse_prompt_line, parse_prompts, train
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _config(data: Path, out: Path, **training) -> TrainConfig:
