@@ -63,12 +63,12 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.skip_bad_images:
+        config.training.skip_bad_images = True
     if args.out:
         config.saving.output_dir = str(args.out)
     if args.resume:
         config.saving.resume = str(args.resume)
-    if args.skip_bad_images:
-        config.training.skip_bad_images = True
     ckpt = args.ckpt or (Path(config.model.checkpoint) if config.model.checkpoint and not args.tiny else None)
     host = DiffusersHost(ckpt or resolve_checkpoint(args), tokenizer_dir=args.tokenizer)
     sink = TqdmSink()

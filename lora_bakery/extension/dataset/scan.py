@@ -217,7 +217,7 @@ def image_problems(d: dict) -> list[Problem]:
         out.append(Problem("animated", f"{d['frames']} frames: kohya trains on the first only; 'convert to PNG' "
                                        "saves every frame.", "warning"))
     if d.get("mode") in _16BIT_MODES:
-        out.append(Problem("16-bit", f"mode {d['mode']}: the trainer scales it to 8 bits exactly as 'convert to PNG' "
+        out.append(Problem("16-bit", f"mode {d['mode']}: the trainer scales it to 8 bits exactly as 'convert-png' "
                                      "does (kohya's plain convert('RGB') would clip it to white).", "info"))
     if d.get("mode") == "CMYK":
         out.append(Problem("cmyk", "CMYK colours: converted naively to RGB by the trainer; colours may shift.", "info"))

@@ -12,14 +12,14 @@ SD:library/train_util.py (reference/kohya-trainer.md §5). The order is:
    ``caption_tag_dropout_rate``; join everything with ``", "``,
 5. the secondary separator replaced by the caption separator.
 
+Randomness comes from a ``random.Random`` passed in, drawn in the same sequence kohya draws from
+the global ``random`` module, so a seeded run is reproducible (and resumable) sample by sample.
+Pure Python: no torch, no numpy.
+
 One departure: kohya splits on ``keep_tokens_separator`` only inside step 4, so with shuffle, warmup
 and tag dropout all off the literal separator (``|||``, which the Dataset tab's add-triggers writes)
 is tokenized as text. Here a caption holding the separator is always split and joined, so the
 separator never reaches the text encoder; captions without it are untouched, as in kohya.
-
-Randomness comes from a ``random.Random`` passed in, drawn in the same sequence kohya draws from
-the global ``random`` module, so a seeded run is reproducible (and resumable) sample by sample.
-Pure Python: no torch, no numpy.
 """
 
 from __future__ import annotations
