@@ -240,7 +240,7 @@ def test_everything_skipped_says_why_not_how_to_name_folders(tmp_path, tiny_sd15
     message = str(info.value)
     assert "no training images left" in message and "N_name" not in message.split("\n")[0]
     assert "cut0.jpg: the file ends early" in message and "cut1.jpg" in message
-    assert "_duplicates" in message and "'notes'" in message  # the folders not trained, with the reason
+    assert "_duplicates: duplicates the Dataset tab set aside" in message and "'notes'" in message  # folders not trained
 
 
 # ----------------------------------------------------------------------- 4. masks
@@ -273,3 +273,6 @@ def test_masked_loss_lists_images_without_a_mask_and_never_trains_an_all_black_o
     plan = build_plan(make_config(alpha.parent, tmp_path / "o", {"alpha_mask": True}))
     assert [i.image.name for i in plan.items] == ["half.png"]
     assert [(p.name, "fully transparent" in why) for p, why in plan.skipped] == [("clear.png", True)]
+    # masked_loss with nothing to mask by is said, not silently ignored
+    unmasked = build_plan(make_config(data, tmp_path / "o2", masked_loss=True))
+    assert any("every image trains unmasked" in w for w in unmasked.warnings)

@@ -134,8 +134,8 @@ def subsets_from_folders(train_data_dir: str | None, reg_data_dir: str | None) -
 def excluded_folders(root: str | None) -> list[tuple[Path, str]]:
     """The folders of a training root that are not trained, each with the reason (hidden ones left out).
 
-    Folders without a repeat count (kohya skips them) carry :func:`folders.problems`' advice; our own
-    ``_duplicates`` folder is named as such.
+    Folders without a repeat count (kohya skips them) carry :func:`folders.problems`' advice; folders
+    :func:`folders.is_skipped_dir` keeps out of training (``_duplicates``, mask folders) say so.
     """
     if not root or not os.path.isdir(root):
         return []
@@ -143,8 +143,10 @@ def excluded_folders(root: str | None) -> list[tuple[Path, str]]:
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
         if not entry.is_dir() or entry.name.startswith("."):
             continue
-        if folders.is_skipped_dir(entry.name):
-            out.append((Path(entry.path), "the Dataset tab's own folder (duplicates set aside), never trained"))
+        if entry.name == folders.DUPLICATES_DIR:
+            out.append((Path(entry.path), "duplicates the Dataset tab set aside, never trained"))
+        elif folders.is_skipped_dir(entry.name):
+            out.append((Path(entry.path), "not a concept folder (LoRA Bakery's own, or masks), never trained"))
         elif folders.parse_concept_folder(entry.name)[0] is None:
             out.append((Path(entry.path), " ".join(folders.problems(entry.name)) or "not named N_name"))
     return out
@@ -283,8 +285,8 @@ def build_plan(
                 )
             )
     if config.training.masked_loss and not state.any_mask_source:
-        plan.warnings.append("training.masked_loss is on, but no subset has conditioning_data_dir or alpha_mask: "
-                             "every image trains unmasked")
+        plan.warnings.append("training.masked_loss is on, but no subset has conditioning_data_dir (a [[datasets]] "
+                             "subset key) or alpha_mask: every image trains unmasked")
     _raise_if_unusable(plan, state, ds_cfg, bad_images, missing_captions)
     return plan
 
