@@ -129,6 +129,7 @@ def dataset_ss_metadata(plan: DatasetPlan, batcher: BucketBatcher, *, folder_mod
         ``ss_tag_frequency``, ``ss_dataset_dirs`` and the mode's own keys.
     """
     tag_freq: dict[str, dict[str, int]] = {}
+    ds_tag_freq: dict[int, dict[str, dict[str, int]]] = {}  # ss_datasets: each dataset's own folders
     dirs: dict[str, dict[str, int]] = {}
     reg_dirs: dict[str, dict[str, int]] = {}
     for sub_index, subset in enumerate(plan.subsets):
@@ -141,6 +142,7 @@ def dataset_ss_metadata(plan: DatasetPlan, batcher: BucketBatcher, *, folder_mod
         dirs[_dir_key(dirs, name)] = entry
         if name not in tag_freq:
             tag_freq[name] = tag_frequency([it.caption for it in items])
+        ds_tag_freq.setdefault(subset.dataset, {}).setdefault(name, tag_freq[name])
     meta: dict[str, object] = {
         "ss_num_train_images": plan.num_train_images,
         "ss_num_reg_images": plan.num_reg_images,
@@ -190,11 +192,7 @@ def dataset_ss_metadata(plan: DatasetPlan, batcher: BucketBatcher, *, folder_mod
                     "enable_bucket": bool(ds["enable_bucket"]),
                     "min_bucket_reso": ds["min_bucket_reso"],
                     "max_bucket_reso": ds["max_bucket_reso"],
-                    "tag_frequency": {
-                        k: v for k, v in tag_freq.items()
-                        if any(os.path.basename(os.path.normpath(s.image_dir)) == k
-                               for s in plan.subsets if s.dataset == ds_index)
-                    },
+                    "tag_frequency": ds_tag_freq.get(ds_index, {}),
                     "bucket_info": batcher.bucket_info(ds_index),
                     "resize_interpolation": ds.get("resize_interpolation"),
                     "subsets": [

@@ -218,8 +218,8 @@ def build_plan(
         missing_captions (`str`, *optional*): an image without a caption file gets the subset's
             class tokens or "" (kohya, ``"class_tokens"``), stops the run (``"error"``) or is left out (``"skip"``).
         bad_images (`str`, *optional*): an image that cannot be read (header, or the file ends early)
-            stops the run (``"error"``) or is left out with its reason (``"skip"``); default from
-            ``training.skip_bad_images``, which also decodes every image here.
+            stops the run (``"error"``) or is left out with its reason (``"skip"``, which also decodes
+            every image here); default from ``training.skip_bad_images``.
 
     Returns:
         `DatasetPlan`: the items, what was skipped and why, and warnings.
@@ -245,7 +245,7 @@ def build_plan(
     plan = DatasetPlan(items=[], subsets=[], datasets=[], architecture=architecture)
     if ds_cfg.folder_mode:
         plan.excluded = excluded_folders(ds_cfg.train_data_dir) + excluded_folders(ds_cfg.reg_data_dir)
-    state = _Preflight(config.training.masked_loss, decode=config.training.skip_bad_images)
+    state = _Preflight(config.training.masked_loss, decode=bad_images == "skip")  # skipping: nothing fails later
     for ds_index, (ds_values, subsets) in enumerate(resolved):
         ds_values = dict(ds_values)
         if ds_values["batch_size"] is None:

@@ -175,6 +175,11 @@ def test_batches_never_mix_datasets(tmp_path):
         256,
         256,
     ]
+    # kohya's per-dataset tag frequency and per-subset caption keys (train_network.py, ss_datasets)
+    assert [sorted(d["tag_frequency"]) for d in datasets] == [["a"], ["b"]]
+    subset = datasets[0]["subsets"][0]
+    assert subset["keep_tokens_separator"] == "|||" and subset["enable_wildcard"] is False
+    assert subset["caption_prefix"] is None and "secondary_separator" in subset
 
 
 def test_dataset_metadata_in_folder_mode(tmp_path):
