@@ -20,9 +20,19 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lora_bakery.extension.allowed_folders import AllowList, BadName, PathNotAllowed, split_folders
+from lora_bakery.extension.allowed_folders import (
+    AllowList,
+    BadName,
+    PathNotAllowed,
+    check_name,
+    split_folders,
+)
+from lora_bakery.extension.api_access import ROUTES
+
+if TYPE_CHECKING:
+    from lora_bakery.extension.host.base import ServerFacts
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +109,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def exposure(facts: Any) -> str | None:
+def exposure(facts: ServerFacts) -> str | None:
     """The flag that makes the server reachable beyond this machine (``--listen`` …), or ``None``."""
     for flag, on in (("--share", facts.share), ("--listen", facts.listen), ("--ngrok", facts.ngrok)):
         if on:
@@ -131,7 +141,7 @@ class ApiGates:
     allow: AllowList = field(default_factory=AllowList)
 
     @classmethod
-    def for_webui(cls, facts: Any, settings: Mapping[str, Any] | None = None) -> ApiGates:
+    def for_webui(cls, facts: ServerFacts, settings: Mapping[str, Any] | None = None) -> ApiGates:
         """The gates of an A1111/Forge webui from its ``ServerFacts`` and our (live) settings.
 
         Allowed folders: the webui's data folders, the folders in the ``api_allowed_folders``
@@ -173,8 +183,6 @@ class ApiGates:
             data (`Mapping`): the request as sent (JSON body over query parameters).
             authorization (`str`, *optional*): the ``Authorization`` header.
         """
-        from lora_bakery.extension.api_access import ROUTES
-
         if self.auth_required and not check_basic(authorization, self.credentials):
             return 401, "Incorrect username or password (this server requires the API credentials)"
         access = ROUTES.get((method, route))
@@ -186,8 +194,6 @@ class ApiGates:
         try:
             for ref in access.refs(data):
                 if ref.kind == "name":
-                    from lora_bakery.extension.allowed_folders import check_name
-
                     check_name(ref.value, ref.field)
                 else:
                     self.allow.check(ref.value, ref.field, ref.base)
