@@ -74,12 +74,12 @@ def _text(value: Any) -> str | None:
 
 
 def _items(field: str, value: Any) -> Iterator[tuple[str, str]]:
-    """(field, text) for a value that may be one string or a list of them."""
-    if isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            text = _text(item)
-            if text is not None:
-                yield f"{field}[{i}]", text
+    """(field, text) for a value that may be one string or several: a list, or an object, whose keys
+    the operations would iterate (``list(value)``, ``str(item)``), so its keys are checked too."""
+    if isinstance(value, (list, tuple, Mapping)):
+        for i, item in enumerate(list(value)):
+            if item is not None:
+                yield f"{field}[{i}]", item if isinstance(item, str) else str(item)
     else:
         text = _text(value)
         if text is not None:
@@ -125,10 +125,13 @@ def dataset_op(data: Mapping[str, Any]) -> Iterator[Ref]:
     if not isinstance(params, Mapping):
         return
     root = _text(data.get("root"))
-    for key in ("paths", "mask_dir"):
-        if _present(params, key):
-            for field, text in _items(f"params.{key}", params[key]):
-                yield Ref(field, text, base=root)
+    if _present(params, "paths"):
+        for field, text in _items("params.paths", params["paths"]):
+            yield Ref(field, text, base=root)
+    if _present(params, "mask_dir"):  # the masks planner strips "/" and joins the rest to root: check both readings
+        for field, text in _items("params.mask_dir", params["mask_dir"]):
+            yield Ref(field, text, base=root)
+            yield Ref(field, text.strip("/") or ".", base=root)
     for key in ("ckpt", "models_dir"):
         if _present(params, key):
             for field, text in _items(f"params.{key}", params[key]):
