@@ -1,17 +1,16 @@
 """The /bakery/v1 gates inside the webui: scripts/lora_bakery.py mounted on a real FastAPI app with the
 A1111 ``cmd_opts`` fakes (``--api-auth``, ``--listen``, ``--share``, ``--server-name``,
-``--enable-insecure-extension-access``), real folders, symlinks and files."""
+``--enable-insecure-extension-access``), real api_folders, symlinks and files."""
 
 from __future__ import annotations
 
 import base64
-import os
 
 import pytest
 from fastapi import FastAPI
 from PIL import Image
 
-from lora_bakery.extension import allowed_folders, api
+from lora_bakery.extension import api
 from lora_bakery.extension.api_access import READ, ROUTES, WRITE
 from lora_bakery.extension.jobs import JobQueue
 from tests.extension.dataset_ops.helpers import make_dataset, tree_digest
@@ -20,6 +19,7 @@ from tests.fakes.webui import installed_fake_webui
 from tests.test_entry_script import load_script
 
 PREFIX = api.PREFIX
+pytestmark = pytest.mark.usefixtures("fresh_session_folders")
 
 
 def basic(user: str, password: str) -> dict[str, str]:
@@ -39,29 +39,10 @@ def call(http, method: str, route: str, headers: dict | None = None, **kwargs):
     return http.request(method, url, headers=headers or {}, **kwargs)
 
 
-@pytest.fixture(autouse=True)
-def no_session_folders():
-    allowed_folders.forget_session()
-    yield
-    allowed_folders.forget_session()
-
-
 @pytest.fixture
-def folders(tmp_path):
-    """``allowed/`` (a dataset ``train``, a reg folder, a LoRA folder, a link to ``outside``) and ``outside/``."""
-    allowed, outside = tmp_path / "allowed", tmp_path / "outside"
-    make_dataset(allowed / "train")
-    make_dataset(outside / "train")
-    (allowed / "reg").mkdir()
-    (allowed / "loras").mkdir()
-    os.symlink(outside, allowed / "link", target_is_directory=True)
-    return allowed, outside
-
-
-@pytest.fixture
-def webui(folders):
+def webui(api_folders):
     """``start(**cmd_opts)`` → (HTTP client, fake webui) for the webui started with those flags."""
-    allowed, _ = folders
+    allowed, _ = api_folders
     with installed_fake_webui() as fake:
         def start(**flags):
             for key, value in flags.items():
@@ -94,13 +75,13 @@ def read_samples(allowed) -> dict[tuple[str, str], dict]:
     }
 
 
-def test_every_registered_route_is_classified(webui, folders):
+def test_every_registered_route_is_classified(webui, api_folders):
     start, _ = webui
     _, app = start()
     routes = registered(app)
     assert routes and set(routes) == set(ROUTES), "every /bakery/v1 route needs one row in api_access.ROUTES"
     assert {a.mode for a in ROUTES.values()} == {READ, WRITE}
-    assert {k for k, a in ROUTES.items() if a.mode == READ} == set(read_samples(folders[0]))
+    assert {k for k, a in ROUTES.items() if a.mode == READ} == set(read_samples(api_folders[0]))
 
 
 def test_an_unclassified_route_is_refused():
@@ -112,7 +93,7 @@ def test_an_unclassified_route_is_refused():
     assert res.status_code == 403 and "not classified" in res.json()["detail"]
 
 
-def test_api_auth_every_route_needs_the_webui_credentials(webui, folders):
+def test_api_auth_every_route_needs_the_webui_credentials(webui, api_folders):
     start, _ = webui
     http, app = start(api_auth="alice:s3cret,bob:pa:ss")
     for method, route in registered(app):
@@ -121,7 +102,7 @@ def test_api_auth_every_route_needs_the_webui_credentials(webui, folders):
             res = call(http, method, route, headers)
             assert res.status_code == 401, (method, route, headers, res.text)
             assert res.headers["www-authenticate"].startswith("Basic")
-    samples = read_samples(folders[0])
+    samples = read_samples(api_folders[0])
     for (method, route), kwargs in samples.items():
         res = call(http, method, route, basic("alice", "s3cret"), **kwargs)
         assert res.status_code == 200, (method, route, res.text)
@@ -132,8 +113,8 @@ def test_api_auth_every_route_needs_the_webui_credentials(webui, folders):
     ({"listen": True}, "--listen"), ({"share": True}, "--share"), ({"ngrok": "token"}, "--ngrok"),
     ({"server_name": "0.0.0.0"}, "--server-name 0.0.0.0"), ({"server_name": "192.168.1.7"}, "--server-name"),
 ])
-def test_reachable_without_credentials_refuses_every_writing_route(webui, folders, flags, named):
-    allowed, _ = folders
+def test_reachable_without_credentials_refuses_every_writing_route(webui, api_folders, flags, named):
+    allowed, _ = api_folders
     start, _ = webui
     http, app = start(**flags)
     before = tree_digest(allowed / "train")
@@ -159,8 +140,8 @@ def test_reachable_without_credentials_refuses_every_writing_route(webui, folder
     {"listen": True, "enable_insecure_extension_access": True},
     {"listen": True, "api_auth": "u:p"},
 ])
-def test_writes_answer_on_loopback_with_credentials_or_the_insecure_flag(webui, folders, flags):
-    allowed, _ = folders
+def test_writes_answer_on_loopback_with_credentials_or_the_insecure_flag(webui, api_folders, flags):
+    allowed, _ = api_folders
     start, _ = webui
     http, _ = start(**flags)
     auth = basic("u", "p") if flags.get("api_auth") else {}
@@ -170,8 +151,8 @@ def test_writes_answer_on_loopback_with_credentials_or_the_insecure_flag(webui, 
     assert (allowed / "train/10_chara/a.txt").read_text().startswith("chara, ")
 
 
-def test_traversal_and_symlink_escapes_are_403(webui, folders):
-    allowed, outside = folders
+def test_traversal_and_symlink_escapes_are_403(webui, api_folders):
+    allowed, outside = api_folders
     start, _ = webui
     http, _ = start()
     before = tree_digest(outside)
@@ -225,8 +206,8 @@ def test_derived_outputs_are_checked(webui, tmp_path):
     assert res.status_code == 403 and "default file beside the source" in res.json()["detail"]
 
 
-def test_names_that_become_file_names_cannot_escape(webui, folders):
-    allowed, _ = folders
+def test_names_that_become_file_names_cannot_escape(webui, api_folders):
+    allowed, _ = api_folders
     start, _ = webui
     http, _ = start()
     root = str(allowed / "train")

@@ -16,27 +16,12 @@ from PIL import Image
 from lora_bakery.cli import build_parser
 from lora_bakery.cli import main as cli_main
 from lora_bakery.cli.app import gates_from_args
-from lora_bakery.extension import allowed_folders
 from lora_bakery.extension.api_access import ROUTES, WRITE
 from tests.extension.dataset_ops.helpers import make_dataset
 from tests.extension.test_api_security import basic, call, read_samples, registered
 from tests.fakes.http import api_client
 
-
-@pytest.fixture(autouse=True)
-def no_session_folders():
-    allowed_folders.forget_session()
-    yield
-    allowed_folders.forget_session()
-
-
-@pytest.fixture
-def folders(tmp_path):
-    allowed = tmp_path / "allowed"
-    make_dataset(allowed / "train")
-    (allowed / "reg").mkdir()
-    (allowed / "loras").mkdir()
-    return allowed, make_dataset(tmp_path / "outside/train")
+pytestmark = pytest.mark.usefixtures("fresh_session_folders")
 
 
 def app_for(*argv: str):
@@ -52,8 +37,8 @@ def app_for(*argv: str):
     return api_client(app), app
 
 
-def test_auth_guards_every_route(folders):
-    allowed, _ = folders
+def test_auth_guards_every_route(api_folders):
+    allowed, _ = api_folders
     http, app = app_for("--auth", "u:p,v:q", "--auth", "w:r", "--allow", str(allowed))
     assert set(registered(app)) == set(ROUTES)
     for method, route in registered(app):
@@ -65,7 +50,7 @@ def test_auth_guards_every_route(folders):
     assert call(http, "GET", "/health", basic("w", "r")).status_code == 200
 
 
-def test_auth_file(folders, tmp_path):
+def test_auth_file(api_folders, tmp_path):
     secrets = tmp_path / "auth.txt"
     secrets.write_text("alice:one\nbob:two, carol:th:ree\n\n", encoding="utf-8")
     http, _ = app_for("--auth-file", str(secrets))
@@ -74,8 +59,8 @@ def test_auth_file(folders, tmp_path):
     assert call(http, "GET", "/health").status_code == 401
 
 
-def test_listen_without_auth_refuses_writes_and_answers_reads(folders):
-    allowed, _ = folders
+def test_listen_without_auth_refuses_writes_and_answers_reads(api_folders):
+    allowed, _ = api_folders
     http, app = app_for("--listen", "--allow", str(allowed))
     for method, route in registered(app):
         if ROUTES[(method, route)].mode == WRITE:
@@ -92,11 +77,11 @@ def test_listen_without_auth_refuses_writes_and_answers_reads(folders):
     assert call(http, "POST", "/dataset/undo", json={"root": str(allowed / "train")}).status_code == 403
 
 
-def test_allow_is_repeatable_and_everything_else_is_403(folders, tmp_path):
-    allowed, outside = folders
+def test_allow_is_repeatable_and_everything_else_is_403(api_folders, tmp_path):
+    allowed, outside = api_folders
     http, _ = app_for("--allow", str(allowed / "train"), "--allow", str(tmp_path / "more"))
     assert call(http, "POST", "/dataset/scan", json={"root": str(allowed / "train")}).status_code == 200
-    res = call(http, "POST", "/dataset/scan", json={"root": str(outside)})
+    res = call(http, "POST", "/dataset/scan", json={"root": str(outside / "train")})
     assert res.status_code == 403 and "--allow DIR" in res.json()["detail"]
     res = call(http, "POST", "/dataset/scan", json={"root": str(allowed / "train/../../outside/train")})
     assert res.status_code == 403
