@@ -188,6 +188,12 @@ def print_preview(done: Any, as_json: bool, limit: int, applied: Any = None) -> 
         print(report.format_table(data["rows"], ["kind", "path", "new_path", "description"], width=70))
         if data["truncated"]:
             print(f"... {data['changes'] + data['skipped'] - len(data['rows'])} more (use --limit 0)")
+    texts = extra.get("captions") or []
+    if texts:
+        print("\ncaptions before (-) and after (+), every line (the trainer reads line 1):")
+        print(report.format_caption_texts(texts[: limit or None]))
+        if limit and len(texts) > limit:
+            print(f"... {len(texts) - limit} more (use --limit 0)")
     for note in data["notes"]:
         print(f"note: {note}")
     print(data["summary"])
@@ -211,7 +217,8 @@ def _scan(args: argparse.Namespace, sink: Any) -> int:
     problems = report.problem_rows(result)
     if problems:
         print()
-        print(report.format_table(problems[: args.problems or None], ["level", "code", "path", "message"], width=90))
+        for row in problems[: args.problems or None]:  # one line each, the message whole (never cut)
+            print(f"{row['level']:<7}  {row['code']:<18}  {row['path']}: {row['message']}")
         if args.problems and len(problems) > args.problems:
             print(f"... {len(problems) - args.problems} more (use --problems 0)")
     print()

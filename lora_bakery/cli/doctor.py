@@ -2,7 +2,8 @@
 
 This is the first thing to run when something looks wrong: it proves the zero-copy promise on
 the user's own checkpoint (``shared parameters: N/N``, extra bytes) and lists every optional
-feature with the package versions it found.
+feature with the package versions it found. ``--install masks`` installs the optional masks feature
+(and nothing else): the one CLI action that installs it, after printing what it will install.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("doctor", help="check a checkpoint, the training views and the optional features")
     add_model_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--install", choices=["masks"], help="install an optional feature now (masks: "
+                   "transparent-background and what it needs that is missing; installed packages keep their versions)")
 
 
 def human_bytes(n: float) -> str:
@@ -117,7 +120,21 @@ def render(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def install(feature: str) -> int:
+    """``--install FEATURE``: say what will be installed, install it, say whether it works now."""
+    from lora_bakery.extension.dataset import masks
+
+    wanted = masks.install_plan()
+    print(f"installing the '{feature}' feature: {', '.join(wanted) or 'nothing is missing'} "
+          "(installed packages keep their versions)", flush=True)
+    ok, detail = masks.install_feature(log=print)
+    print(f"{feature}: {'ok' if ok else 'unavailable'} ({detail})")
+    return 0 if ok else 1
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "install", None):
+        return install(args.install)
     info = collect(args)
     print(json.dumps(info, indent=2) if args.json else render(info))
     v = info["views"]

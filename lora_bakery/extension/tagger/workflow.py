@@ -18,6 +18,7 @@ from lora_bakery.extension.tagger.engine import TagRun, tag_images
 from lora_bakery.extension.tagger.models import DEFAULT_TAGGER, resolve_model
 from lora_bakery.extension.tagger.postprocess import FormatOptions, Thresholds
 from lora_bakery.extension.tagger.session import TaggerModel, load_tagger
+from lora_bakery.trainer.data.captions import split_trained_line
 
 
 @dataclass
@@ -87,10 +88,12 @@ def load_taggers(settings: TagSettings) -> list[TaggerModel]:
 
 
 def _has_caption(image: Path, extension: str) -> bool:
+    """Whether the line the trainer reads (line 1) holds any text (skip mode leaves such captions alone)."""
     try:
-        return bool(caption_path(image, extension).read_bytes().strip())
+        text = caption_path(image, extension).read_bytes().decode("utf-8-sig", "replace")
     except OSError:
         return False
+    return bool(split_trained_line(text)[0].strip())
 
 
 def tag_dataset(

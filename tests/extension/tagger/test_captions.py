@@ -46,9 +46,10 @@ def test_plan_apply_undo(tmp_path):
 
     plan = plan_captions(dict.fromkeys(images, TAGS), "append")
     assert [(c.kind, c.path.rsplit("/", 1)[1]) for c in plan.changes] == [("create", "new.txt"), ("write", "old.txt")]
-    assert plan.skipped == [(str(root / "10_blue" / "latin.txt"), "caption is not UTF-8; fix it in the caption editor first")]
+    (why,) = [why for path, why in plan.skipped if path == str(root / "10_blue" / "latin.txt")]
+    assert why.startswith("caption is not UTF-8") and "rewrite-utf8" in why  # a real operation, by name
     record = safety.apply(plan, root)
-    assert (root / "10_blue" / "old.txt").read_text() == "old, tags, saber (fate), blue theme, long hair"
+    assert (root / "10_blue" / "old.txt").read_text() == "old, tags, saber (fate), blue theme, long hair\n"  # line end kept
     assert (root / "10_blue" / "new.txt").read_text() == "saber (fate), blue theme, long hair"
     safety.undo(record)
     assert not (root / "10_blue" / "new.txt").exists()
