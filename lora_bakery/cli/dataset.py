@@ -127,7 +127,8 @@ def add_parser(sub: Any) -> None:
     s = ds.add_parser("undo", help="undo the newest applied change (or --backup NAME)")
     _root_arg(s)
     s.add_argument("--backup", help="backup folder name (see 'bakery dataset backups')")
-    s.add_argument("--force", action="store_true", help="undo even files edited after the change")
+    s.add_argument("--force", action="store_true", help="undo even files edited after the change (those edits are "
+                   "backed up first: undoing the undo brings them back)")
 
     s = ds.add_parser("backups", help="list the backups of ROOT, newest first")
     _root_arg(s)
@@ -239,8 +240,10 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=1) if args.json else report.format_table(rows) if rows else "no backups")
         return 0
     if cmd == "undo":
+        from lora_bakery.extension.dataset.safety import undo_message
+
         rec = registry.undo(args.root, args.backup, force=args.force)
-        print(f"undone: {rec.path.name} ({rec.op}, {len(rec.entries)} change(s) restored)")
+        print(undo_message(rec, f"`bakery dataset undo {args.root}`"))
         return 0
     op, params = _params(args)
     if cmd == "buckets" and not args.sort:

@@ -176,16 +176,21 @@ def plan_renames(result: Balance) -> Plan:
     """Folder renames for the suggestion (undoable through :func:`~lora_bakery.extension.dataset.safety.undo`).
 
     A folder whose current name is another folder's new name first steps aside to a temporary name
-    (``1_a → 3_a`` while ``3_a → 6_a``), so no rename ever lands on an existing folder. A suggestion
-    that equals a folder left unchanged is refused by :func:`~lora_bakery.extension.dataset.safety.apply`.
+    (``1_a → 3_a`` while ``3_a → 6_a``), so no rename ever lands on an existing folder. A folder whose
+    suggestion is the name of a folder that keeps its name, or that another folder would also get, is
+    skipped with the reason; the other renames still happen.
     """
     plan = Plan("repeats")
     changing = [r for r in result.rows if r.new_name != r.folder]
+    staying = {r.folder.lower() for r in result.rows if r.new_name == r.folder}
     new_names = [r.new_name for r in changing]
     for r in changing:
         if new_names.count(r.new_name) > 1:
             plan.skipped.append((r.folder, f"another folder would also become '{r.new_name}'"))
-    changing = [r for r in changing if new_names.count(r.new_name) == 1]
+        elif r.new_name.lower() in staying:
+            plan.skipped.append((r.folder, f"'{r.new_name}' is another folder, which keeps its name; merge or "
+                                           "rename them by hand"))
+    changing = [r for r in changing if new_names.count(r.new_name) == 1 and r.new_name.lower() not in staying]
     targets = {r.new_name for r in changing}
     clash = [r for r in changing if r.folder in targets]  # in another folder's way: step aside first
     clash_ids = {id(r) for r in clash}

@@ -98,11 +98,18 @@ def plan_captions(
 
     Returns:
         `Plan`: ``create`` for new caption files, ``write`` for changed ones; unchanged captions
-        produce no change, left-alone ones are listed in ``plan.skipped`` with the reason.
+        produce no change, left-alone ones are listed in ``plan.skipped`` with the reason (an image
+        whose caption file another image of the plan already writes, ``a.png`` + ``a.jpg``, is one).
     """
     plan = Plan(op=f"{op}-{mode}")
+    owners: dict[Path, str] = {}
     for image, tags in captions.items():
         target = caption_path(image, extension)
+        if target in owners:
+            plan.skipped.append((os.fspath(image), f"shares its caption file {target.name} with {owners[target]}, "
+                                                   "which is tagged into it; rename one of them"))
+            continue
+        owners[target] = Path(image).name
         text, problem = _read(target)
         if problem and not (mode == "overwrite" and text is not None):
             plan.skipped.append((os.fspath(target), problem))
