@@ -40,7 +40,7 @@ def collect(args: argparse.Namespace) -> dict[str, Any]:
 
     from lora_bakery import __version__
 
-    host = make_host(args)
+    host = make_host(args, tiny_default=True)  # a check, not a run: the report names the checkpoint it used
     t0 = time.perf_counter()
     parts = host.model()
     t1 = time.perf_counter()
@@ -51,6 +51,7 @@ def collect(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "version": __version__,
         "checkpoint": str(host.checkpoint),
+        "tiny_default": not getattr(args, "ckpt", None) and not getattr(args, "tiny", None),
         "checkpoint_bytes": host.checkpoint.stat().st_size,
         "architecture": parts.architecture,
         "prediction": parts.prediction,
@@ -102,7 +103,9 @@ def render(info: dict[str, Any]) -> str:
     v = info["views"]
     lines = [
         f"LoRA Bakery {info['version']} doctor",
-        f"checkpoint: {info['checkpoint']} ({human_bytes(info['checkpoint_bytes'])})",
+        f"checkpoint: {info['checkpoint']} ({human_bytes(info['checkpoint_bytes'])})"
+        + (" — the embedded tiny test model (no --ckpt given: pass --ckpt PATH to check yours)"
+           if info.get("tiny_default") else ""),
         f"architecture: {info['architecture']} ({info['prediction']}-prediction)",
         f"parameters: {info['parameter_count']:,} in {info['tensors']} tensors ({info['dtype']})",
         f"tokenizers: {', '.join(info['tokenizers'])}",
