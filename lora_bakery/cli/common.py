@@ -26,6 +26,15 @@ def no_model_message(command: str, config_key: bool = False) -> str:
             "for trying the tools only.")
 
 
+def config_file_problem(path: Path, what: str = "config .toml") -> str | None:
+    """Why ``path`` cannot be the config file asked for (missing, a folder), or ``None``."""
+    if path.is_dir():
+        return f"{path} is a folder, not a file: give the {what}"
+    if not path.exists():
+        return f"{path} does not exist: give the {what}"
+    return None
+
+
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--ckpt", type=Path, help="single-file SD1.5/SDXL .safetensors checkpoint")

@@ -16,8 +16,9 @@ from typing import Any
 
 PREP_OPS = ("convert-png", "remove-alpha", "trim", "pad-square")
 
-#: User mistakes printed as one line (anything else keeps its traceback).
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, RuntimeError)
+#: User mistakes and file-system refusals (read-only folder, no permission) printed as one line; anything
+#: else keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, RuntimeError)
 
 
 def add_apply_options(p: argparse.ArgumentParser) -> None:
@@ -206,11 +207,9 @@ def print_preview(done: Any, as_json: bool, limit: int, applied: Any = None) -> 
 
 def _scan(args: argparse.Namespace, sink: Any) -> int:
     from lora_bakery.extension.dataset.scan import scan
-    from lora_bakery.extension.dataset_ops import report
+    from lora_bakery.extension.dataset_ops import registry, report
 
-    if not args.root.is_dir():
-        raise ValueError(f"training folder {args.root} does not exist")
-    result = scan(args.root, progress=sink)
+    result = scan(registry._root(args.root), progress=sink)
     if args.json:
         print(json.dumps(report.scan_dict(result, args.problems or None), indent=1))
         return 0

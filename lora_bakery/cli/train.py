@@ -52,8 +52,12 @@ def run(args: argparse.Namespace) -> int:
     from lora_bakery.trainer.config import ConfigError, TrainConfig
     from lora_bakery.trainer.train import TrainError, train
 
-    from .common import make_host
+    from .common import config_file_problem, make_host
 
+    problem = config_file_problem(args.config, "config .toml (the Bake tab's Save config button writes one)")
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         config = TrainConfig.load(args.config)
     except (ConfigError, OSError) as exc:

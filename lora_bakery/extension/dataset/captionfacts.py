@@ -96,10 +96,10 @@ def caption_problems(info: CaptionInfo, max_bytes: int = 1024, max_tags: int = 8
         return [Problem("caption-unreadable", "caption file cannot be read.", "error")]
     if info.encoding not in ("utf-8", "utf-8-sig"):
         out.append(Problem("caption-encoding", f"caption is not UTF-8 (looks like {info.encoding}): kohya fails to read "
-                                               "it; rewrite it as UTF-8.", "error"))
+                                               "it; rewrite it as UTF-8 (caption operation 'rewrite-utf8').", "error"))
     if info.bom:
         out.append(Problem("caption-bom", "caption starts with a UTF-8 BOM that kohya keeps inside the first tag; "
-                                          "rewrite without it."))
+                                          "rewrite it without ('rewrite-utf8')."))
     if info.tags == 0:
         out.append(Problem("caption-empty", "caption is empty."))
     if info.lines > 1 and info.tags == 0:

@@ -254,7 +254,8 @@ def plan_move_duplicates(root: str | os.PathLike, report: DuplicateReport, *, in
     for g in report.groups:
         if g.kind == "similar" and not include_similar:
             for p in g.others:
-                plan.skipped.append((p, f"similar to {g.keeper} (distance {g.distance}): review by hand"))
+                plan.skipped.append((p, f"similar to {g.keeper} (distance {g.distance}): review by hand, or move them "
+                                        "too (--include-similar; 'Also move similar')"))
             continue
         for p in g.others:
             cap = Path(p).with_suffix(CAPTION_EXTENSION).as_posix()

@@ -219,7 +219,7 @@ def _each(root: str | os.PathLike, paths, plan: Plan):
             with Image.open(full) as im:
                 fmt, n = im.format or "", getattr(im, "n_frames", 1)
             if n > 1:
-                plan.skipped.append((rel, f"{n} frames: convert to PNG first (one file per frame)"))
+                plan.skipped.append((rel, f"{n} frames: run 'convert-png' (Convert to PNG) first, one file per frame"))
                 continue
             img = open_image(full)
         except Exception as exc:

@@ -143,7 +143,8 @@ def plan_masks(root: str | os.PathLike, images: Iterable[str], mask_dir: str, re
         if stem in stems:
             plan.skipped.append((rel, f"same name as {stems[stem]}: both would need mask {target}"))
         elif (root / target).exists() and not overwrite:
-            plan.skipped.append((rel, f"{target} already exists"))
+            plan.skipped.append((rel, f"{target} already exists (--overwrite or 'Overwrite existing masks' replaces "
+                                      "it, backed up)"))
         else:
             stems[stem] = rel
             try:

@@ -154,7 +154,12 @@ def apply(plan: Plan, root: str | os.PathLike, *, keep: int = KEEP_BACKUPS) -> B
     stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000_000:09d}"
     folder = backups_dir(root) / f"{stamp}-{_slug(plan.op)}"
     files = folder / "files"
-    files.mkdir(parents=True)
+    try:
+        files.mkdir(parents=True)
+    except OSError as exc:
+        raise SafetyError(f"{plan.op}: cannot write the backup into {backups_dir(root)} ({exc.strerror or exc}): the "
+                          "training folder is read-only for LoRA Bakery, so nothing was changed. Fix its permissions, "
+                          "or copy it somewhere writable.") from None
     entries: list[dict] = []
     # 1. back up every file whose bytes will be replaced or removed, and write the manifest first
     for i, (c, rel, new_rel) in enumerate(resolved):

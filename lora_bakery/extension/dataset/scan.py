@@ -227,16 +227,16 @@ def image_problems(d: dict) -> list[Problem]:
                                         "missing; re-download or re-save it.", "warning"))
     if d.get("orientation", 1) != 1:
         out.append(Problem("exif-rotation", f"EXIF orientation {d['orientation']}: kohya ignores it and trains on "
-                                            "the unrotated pixels; 'convert to PNG' applies the rotation.", "warning"))
+                                            "the unrotated pixels; 'convert-png' (Convert to PNG) applies the rotation.", "warning"))
     if d.get("alpha"):
         out.append(Problem("alpha", "has transparency: kohya trains on whatever colour hides under it; "
-                                    "remove alpha onto white.", "warning"))
+                                    "run 'remove-alpha' (onto white).", "warning"))
     if d.get("frames", 1) > 1:
-        out.append(Problem("animated", f"{d['frames']} frames: kohya trains on the first only; 'convert to PNG' "
-                                       "saves every frame.", "warning"))
+        out.append(Problem("animated", f"{d['frames']} frames: kohya trains on the first only; 'convert-png' "
+                                       "(Convert to PNG) saves every frame.", "warning"))
     if d.get("mode") in _16BIT_MODES:
         out.append(Problem("16-bit", f"mode {d['mode']}: Pillow's convert('RGB') clips it to white; convert it to "
-                                     "8-bit PNG first.", "warning"))
+                                     "8-bit PNG first ('convert-png').", "warning"))
     if d.get("mode") == "CMYK":
         out.append(Problem("cmyk", "CMYK colours: converted naively to RGB by the trainer; colours may shift.", "info"))
     return out

@@ -134,7 +134,8 @@ def _rules(op: str, lists: list[list[str]], params: Mapping[str, Any], notes: li
         return prune.useless_rules(lists, patterns), []
     if op == "prune-traits":
         if not trigger:
-            raise ValueError("prune-traits: give the character trigger (e.g. 'chara_name')")
+            raise ValueError("prune-traits: give the character trigger, e.g. 'chara_name' (--trigger; the 'Trigger "
+                             "that absorbs pruned tags' box)")
         cats = trait_categories()
         chosen = as_list(params.get("categories")) or [n for n, c in cats.items() if c.default]
         unknown = [c for c in chosen if c not in cats]
@@ -155,9 +156,11 @@ def _rules(op: str, lists: list[list[str]], params: Mapping[str, Any], notes: li
         if not trigger:
             name = prune.outfit_trigger_name(pieces)
             if not name:
-                raise ValueError("prune-outfit: no outfit pieces found; list them, or lower min_share")
+                raise ValueError("prune-outfit: no outfit pieces found; list them (--pieces; the 'Outfit pieces' box), "
+                                 "or lower --min-share")
             trigger = [name]
-            notes.append(f"outfit trigger: {name} (give 'trigger' to choose another)")
+            notes.append(f"outfit trigger: {name} (choose another with --trigger, or the 'Trigger that absorbs pruned "
+                         "tags' box)")
         return prune.outfit_rules(lists, pieces, trigger=trigger[0]), trigger
     raise ValueError(f"unknown caption operation {op!r}")
 
@@ -166,17 +169,17 @@ def _simple_op(op: str, params: Mapping[str, Any], lists: Sequence[list[str]]) -
     if op == "add-triggers":
         triggers = as_list(params.get("triggers") or params.get("trigger"))
         if not triggers:
-            raise ValueError("add-triggers: give at least one trigger tag")
+            raise ValueError("add-triggers: give at least one trigger tag (--triggers; the 'Trigger tag(s)' box)")
         return edit.add_triggers(triggers, bool(params.get("separator", True)))
     if op == "remove-tags":
         patterns = as_list(params.get("patterns") or params.get("tags"))
         if not patterns:
-            raise ValueError("remove-tags: give the tags or patterns to remove")
+            raise ValueError("remove-tags: give the tags or patterns to remove (--patterns; the 'Tags / patterns' box)")
         return edit.remove_tags(patterns)
     if op == "replace-tags":
         mapping = parse_mapping(params.get("mapping"))
         if not mapping:
-            raise ValueError("replace-tags: give 'old=new' pairs")
+            raise ValueError("replace-tags: give 'old=new' pairs (--mapping; the 'Pairs' box)")
         return edit.replace_tags(mapping)
     if op == "dedupe-tags":
         return edit.deduplicate(bool(params.get("loose", True)))

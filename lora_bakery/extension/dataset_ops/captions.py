@@ -61,7 +61,7 @@ class CaptionSet:
             return self.unreadable[key]
         enc = self.encodings.get(key)
         if enc is not None and enc not in UTF8:
-            return f"caption is not UTF-8 (looks like {enc}); use 'rewrite as UTF-8' first"
+            return f"caption is not UTF-8 (looks like {enc}); run the caption operation 'rewrite-utf8' first"
         return None
 
 

@@ -262,11 +262,27 @@ OPERATIONS: dict[str, tuple[Planner, str]] = {
 }
 
 
+def folder_problem(root: str | os.PathLike) -> str | None:
+    """Why ``root`` is not a usable training folder (missing, a file, empty text), or ``None``."""
+    text = os.fspath(root).strip() if root is not None else ""
+    if not text:
+        return "no training folder given: enter the folder holding the N_name concept folders"
+    path = Path(os.path.abspath(os.path.expanduser(text)))
+    if path.is_file():
+        from lora_bakery.trainer.data.folders import parse_concept_folder
+
+        hint = f" (for this file: {path.parent.parent})" if parse_concept_folder(path.parent.name)[0] else ""
+        return f"{path} is a file, not a folder: give the training folder holding the N_name concept folders{hint}"
+    if not path.is_dir():
+        return f"training folder {path} does not exist (give the folder holding the N_name concept folders)"
+    return None
+
+
 def _root(root: str | os.PathLike) -> Path:
-    path = Path(os.path.abspath(os.path.expanduser(str(root)))) if str(root).strip() else None
-    if path is None or not path.is_dir():
-        raise ValueError(f"training folder {root!r} does not exist (give the folder holding the N_name folders)")
-    return path
+    problem = folder_problem(root)
+    if problem:
+        raise ValueError(problem)
+    return Path(os.path.abspath(os.path.expanduser(os.fspath(root).strip())))
 
 
 def preview(root: str | os.PathLike, op: str, params: Mapping[str, Any] | None = None, *,

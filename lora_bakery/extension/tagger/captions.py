@@ -27,6 +27,8 @@ from lora_bakery.trainer.data.captions import join_trained_line, split_trained_l
 
 WriteMode = Literal["skip", "overwrite", "prepend", "append"]
 WRITE_MODES: tuple[str, ...] = ("skip", "overwrite", "prepend", "append")
+#: Why skip mode leaves a caption alone, with the option that changes it.
+SKIP_EXISTS = "caption exists (skip mode; --mode or 'Existing captions': overwrite, prepend or append)"
 
 
 def caption_path(image: str | Path, extension: str = ".txt") -> Path:
@@ -116,7 +118,7 @@ def plan_captions(
             continue
         new = merge_caption(text or None, tags, mode)
         if new is None:
-            plan.skipped.append((os.fspath(target), "caption exists (skip mode)"))
+            plan.skipped.append((os.fspath(target), SKIP_EXISTS))
             continue
         data = new.encode("utf-8")
         if text is None:

@@ -244,7 +244,8 @@ def read_caption(
             text = path.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError as exc:
             raise CaptionError(
-                f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8, e.g. in the Dataset tab"
+                f"{path}: not UTF-8 text (byte {exc.start}); rewrite it as UTF-8 with the caption operation "
+                f"'rewrite-utf8' (Dataset tab, or bakery dataset captions ROOT rewrite-utf8 --apply)"
             ) from None
         lines = caption_lines(text)
         if not lines or not "".join(lines).strip():

@@ -69,7 +69,7 @@ def test_tag_dataset_skip_mode_end_to_end(tmp_path, colour_images, tiny_v3, tiny
     assert "red.png" not in {r.path.name for r in run.results}
     assert len(run.results) == 5 and [p.name for p, _ in run.skipped] == ["broken.png"]
     skipped = dict(plan.skipped)
-    assert skipped[str(folder / "red.txt")] == "caption exists (skip mode)"
+    assert skipped[str(folder / "red.txt")].startswith("caption exists (skip mode; --mode")
     assert skipped[str(folder / "broken.png")].startswith("cannot read image")
     record = safety.apply(plan, tmp_path)
     assert (folder / "blue.txt").read_text() == "saber (fate), blue theme, simple background"

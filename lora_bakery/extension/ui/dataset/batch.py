@@ -58,9 +58,11 @@ def run_batch(root: str, op: str, params: dict[str, Any], apply: bool) -> tuple[
         rows = [{"image": c.path, "change": c.description, "caption before": old_text.get(c.path, ""),
                  "caption after": new_text.get(c.path, "")} for c in done.plan.changes[: common.MAX_ROWS]]
     skipped = len(done.plan.skipped)
+    rows += [{"image": path, "change": f"left alone: {why}", "caption before": "", "caption after": ""}
+             for path, why in done.plan.skipped[: max(0, common.MAX_ROWS - len(rows))]]
     md = (f"Filtered set: **{done.extra.get('filtered', '?')}** images; "
-          + common.plan_markdown(done, record) + (f"\n\n{skipped} caption(s) left alone (see the CLI "
-                                                  "`--json` output or the scan problems for why)." if skipped else ""))
+          + common.plan_markdown(done, record) + (f"\n\n{skipped} caption(s) left alone: listed at the end of the "
+                                                  "table with the reason." if skipped else ""))
     proposed = [_rule_label(r) for r in done.extra.get("rules", [])]
     skip = set(params.get("skip_rules") or [])
     counts = {r["rule"]: r["count"] for r in done.extra.get("rules", [])}
