@@ -84,7 +84,7 @@ def test_remove_alpha_onto_white_and_colour(root):
 
 def test_remove_alpha_on_gif_is_refused_with_a_reason(root):
     plan = imageprep.plan_remove_alpha(root, ["1_a/anim.gif"])
-    assert "convert to PNG first" in dict(plan.skipped)["1_a/anim.gif"]
+    assert "'convert-png' (Convert to PNG) first" in dict(plan.skipped)["1_a/anim.gif"]  # the operation by name
 
 
 def _padded(path, pad_color=(250, 250, 250), noise=0):

@@ -145,3 +145,22 @@ def test_change_validates_its_fields():
         Change("a", "rename")
     with pytest.raises(ValueError):
         Change("a", "explode")  # type: ignore[arg-type]
+
+
+def test_rewritten_user_files_keep_their_mode_new_ones_get_the_umask_mode(root):
+    """A caption the user made private stays private after an edit and after its undo; a new file is 0644 (umask 022)."""
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        caption = root / "10_a" / "x.txt"
+        os.chmod(caption, 0o640)
+        plan = Plan("modes", [Change("10_a/x.txt", "write", new_bytes=b"edited"),
+                              Change("10_a/new.txt", "create", new_bytes=b"new")])
+        rec = safety.apply(plan, root)
+        assert stat.S_IMODE(caption.stat().st_mode) == 0o640
+        assert stat.S_IMODE((root / "10_a" / "new.txt").stat().st_mode) == 0o644
+        safety.undo(rec)
+        assert caption.read_bytes() == b"1girl, solo" and stat.S_IMODE(caption.stat().st_mode) == 0o640
+    finally:
+        os.umask(old)

@@ -160,3 +160,25 @@ def test_masks_preview_without_the_package_installs_nothing(root, monkeypatch, c
     assert main(["dataset", "masks", str(root), "--apply"]) == 1  # nor does an apply install behind the user's back
     assert "bakery doctor --install masks" in capsys.readouterr().err
     assert tree_digest(root) == before
+
+
+def test_install_happens_only_on_request_and_says_what(monkeypatch, capsys):
+    """``bakery doctor --install masks`` prints what it will install before installing (pip itself is not run here:
+    the test environments must not change)."""
+    import importlib.util
+
+    from lora_bakery.extension.dataset import masks
+
+    if importlib.util.find_spec("transparent_background") is not None:
+        pytest.skip("transparent-background is installed here")
+    assert "transparent-background" in masks.install_plan()
+    calls = []
+
+    def fake_install(log=None):
+        calls.append(capsys.readouterr().out)  # what the user had been told when the install started
+        return False, "offline"
+
+    monkeypatch.setattr(masks, "install_feature", fake_install)
+    assert main(["doctor", "--install", "masks"]) == 1
+    assert calls and "installing the 'masks' feature: transparent-background" in calls[0]
+    assert "masks: unavailable (offline)" in capsys.readouterr().out
