@@ -172,7 +172,7 @@ def repeats_table(result: ScanResult, params: Mapping[str, Any]) -> Any:
 
 
 def _repeats(root: Path, result: ScanResult, params: Mapping[str, Any], progress: Any) -> Preview:
-    from lora_bakery.extension.dataset.repeats import plan_renames
+    from lora_bakery.extension.dataset.repeats import follow_masks, plan_renames
 
     bal = repeats_table(result, params)
     rows = [{"folder": r.folder, "images": r.images, "role": r.role, "repeats": r.repeats, "new_name": r.new_name,
@@ -180,7 +180,7 @@ def _repeats(root: Path, result: ScanResult, params: Mapping[str, Any], progress
              "optimizer_steps_per_epoch": r.optimizer_steps_per_epoch, "notes": r.notes} for r in bal.rows]
     extra = {"rows": rows, "main_per_epoch": bal.main_per_epoch, "main_total": bal.main_total,
              "epochs": bal.recipe.epochs}
-    return Preview("repeats", plan_renames(bal), list(bal.notes), extra)
+    return Preview("repeats", follow_masks(plan_renames(bal), root), list(bal.notes), extra)
 
 
 def _masks(root: Path, result: ScanResult, params: Mapping[str, Any], progress: Any) -> Preview:

@@ -182,3 +182,22 @@ def test_install_happens_only_on_request_and_says_what(monkeypatch, capsys):
     assert main(["doctor", "--install", "masks"]) == 1
     assert calls and "installing the 'masks' feature: transparent-background" in calls[0]
     assert "masks: unavailable (offline)" in capsys.readouterr().out
+
+
+def test_repeats_renames_per_concept_masks_along(tmp_path, capsys):
+    base = tmp_path / "train"
+    for name in "ab":
+        (base / "1_chara").mkdir(parents=True, exist_ok=True)
+        pattern(40, 40, seed=ord(name)).save(base / "1_chara" / f"{name}.png")
+        _mask(base / "masks" / "1_chara" / f"{name}.png", (40, 40), 255)
+    done = registry.preview(base, "repeats")
+    (row,) = done.extra["rows"]
+    assert row["new_name"] != "1_chara"
+    moves = {c.path: c.new_path for c in done.plan.changes}
+    assert moves == {"1_chara": row["new_name"], "masks/1_chara": f"masks/{row['new_name']}"}
+    assert main(["dataset", "repeats", str(base), "--apply"]) == 0
+    result = scan(base)
+    assert [m.path for m in result.mask_folders] == [f"masks/{row['new_name']}"]
+    assert not [p for p in result.problems if p.code.startswith("mask")]
+    assert main(["dataset", "undo", str(base)]) == 0
+    assert (base / "masks" / "1_chara" / "a.png").is_file()
