@@ -19,7 +19,8 @@ def add_parser(sub: Any) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``bakery app``."""
-    p.add_argument("--ckpt", help="single-file SD1.5/SDXL .safetensors checkpoint (default: the embedded tiny model)")
+    p.add_argument("--ckpt", help="single-file SD1.5/SDXL .safetensors checkpoint (without it: the embedded tiny "
+                   "test model, said in the page header)")
     p.add_argument("--tokenizer", help="folder with the CLIP tokenizer files")
     p.add_argument("--port", type=int, default=None, help="port (default: 7870 or the next free one)")
     p.add_argument("--share", action="store_true", help="ask gradio for a public share link (needs network)")
@@ -54,6 +55,14 @@ def gates_from_args(args: argparse.Namespace) -> Any:
     return ApiGates.for_app(credentials, listen=args.listen, share=args.share, allow=args.allow)
 
 
+def startup_line(ckpt: str | None) -> str:
+    """What the console says first: the model the app runs on (the tiny test model when no ``--ckpt``)."""
+    if ckpt:
+        return f"bakery app: checkpoint {ckpt}"
+    return ("bakery app: no --ckpt, running the embedded tiny test model (random weights: for trying the tabs; "
+            "its LoRAs are useless). Start with --ckpt PATH.safetensors to bake on your checkpoint.")
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         gates = gates_from_args(args)
@@ -64,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own startup checks, one line each
     from lora_bakery.extension.app import launch
 
+    print(startup_line(args.ckpt), flush=True)
     launch(ckpt=args.ckpt, port=args.port, tokenizer_dir=args.tokenizer, share=args.share, inbrowser=args.inbrowser,
            listen=args.listen, gates=gates)
     return 0

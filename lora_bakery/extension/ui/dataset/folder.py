@@ -38,7 +38,9 @@ def undo_last(root: str, force: bool = False) -> str:
         rec = registry.undo(root, force=force)
     except Exception as exc:  # noqa: BLE001 - shown
         return common.friendly(exc)
-    return f"Undone: `{rec.path.name}` ({rec.op}, {len(rec.entries)} change(s) restored)."
+    from lora_bakery.extension.dataset.safety import undo_message
+
+    return undo_message(rec, "**Undo last change**")
 
 
 def build(ctx: UiContext, slot: common.JobSlot) -> dict[str, Any]:
