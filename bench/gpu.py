@@ -4,9 +4,10 @@ One prepared script for one short lease of a GPU machine (≤ 8 minutes on one H
 trainer) runs in a fresh process, one after another, on the same random full-size checkpoint and
 dataset; every trainer is timed by the same optimizer-step clock (``bench/step_clock.py``).
 
-Cases (``--cases``): ``sd15-b4`` SD1.5 512² batch 4, ``sdxl-b1`` SDXL 1024² batch 1, ``sd15-b8``
-SD1.5 512² batch 8 with MFU (model FLOPs counted by ``torch.utils.flop_counter`` on one step of
-the bare loop, over the chip's dense bf16 peak). bf16 on CUDA; fp32 on a CPU.
+Cases (``--cases``): ``sd15`` (512², rows batch 4, batch 4 without CUDA graphs, batch 8 with MFU:
+model FLOPs counted by ``torch.utils.flop_counter`` on one step of the bare loop, over the chip's
+dense bf16 peak) and ``sdxl`` (1024², batch 1). Each trainer runs all its rows of a case in one
+process (one model load, as a webui would); kohya runs the first row. bf16 on CUDA; fp32 on a CPU.
 
     # here (CPU, no GPU): the small smoke mode, which CI-free development uses
     .venvs/standalone/bin/python bench/gpu.py --device cpu --tiny --kohya-python .venvs/kohya/bin/python
@@ -37,9 +38,10 @@ BENCH = ROOT / "bench"
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
 CASES = {
-    "sd15-b4": {"arch": "sd15", "resolution": 512, "batch": 4, "steps": 40},
-    "sdxl-b1": {"arch": "sdxl", "resolution": 1024, "batch": 1, "steps": 30},
-    "sd15-b8": {"arch": "sd15", "resolution": 512, "batch": 8, "steps": 30, "flops": True},
+    # rows: (batch, CUDA graphs); kohya runs the first row's batch; MFU is read at flops_batch
+    "sd15": {"arch": "sd15", "resolution": 512, "steps": 25, "rows": [(4, True), (4, False), (8, True)],
+             "flops_batch": 8},
+    "sdxl": {"arch": "sdxl", "resolution": 1024, "steps": 15, "rows": [(1, True)]},
 }
 SIDES = ("ours", "bare", "kohya")
 PEAK_BF16_TFLOPS = 989.4  # H100/H200 SXM dense bf16, vendor datasheet (measured here: ~790 on random data)
@@ -115,24 +117,27 @@ def build_case(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any
 
     from lora_bakery.trainer.tiny import tiny_checkpoint
 
-    case = dict(CASES[name], name=name, device=args.device, tiny=args.tiny, warmup=args.warmup)
+    spec = CASES[name]
+    case = {k: v for k, v in spec.items() if k != "rows"}
+    case.update(name=name, device=args.device, tiny=args.tiny, warmup=args.warmup, precision=args.precision)
     if args.tiny:  # CPU smoke mode: tiny models, small images, few steps
         case.update(resolution=64, steps=min(case["steps"], 8))
     if args.steps:
         case["steps"] = args.steps
+    case["variants"] = [{"row": f"{name}-b{batch}" + ("" if graphs else "-eager"), "batch": batch, "graphs": graphs}
+                        for batch, graphs in spec["rows"]]
+    case["batch"] = spec["rows"][0][0]  # kohya's
     cuda = args.device == "cuda"
     t0 = time.perf_counter()
     ckpt = tiny_checkpoint(case["arch"]) if args.tiny else make_checkpoint(
         case["arch"], work / f"{case['arch']}-random-{'bf16' if cuda else 'fp32'}.safetensors",
         dtype="bfloat16" if cuda else "float32", device=args.device)
-    case["kohya_ckpt"] = str(ckpt)
+    case["ckpt"] = case["kohya_ckpt"] = str(ckpt)
     if args.tiny and args.kohya_fullsize:  # kohya only reads published shapes
         case["kohya_ckpt"] = str(make_checkpoint(case["arch"], work / f"{case['arch']}-random-bf16.safetensors",
                                                  dtype="bfloat16"))
-    case["precision"] = args.precision
-    case["ckpt"] = str(ckpt)
     case["repeats"] = 10
-    images = 2 * case["batch"]
+    images = 2 * max(batch for batch, _ in spec["rows"])
     data_root = work / f"data-{case['resolution']}-{images}"
     image_dir = make_dataset(data_root, count=images, size=case["resolution"], repeats=case["repeats"])
     case["data_root"] = str(data_root)
@@ -147,7 +152,7 @@ def build_case(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any
 # -- running -----------------------------------------------------------------------------------
 
 def run_side(side: str, case: dict, args: argparse.Namespace, work: Path, sites: dict[str, str]) -> dict[str, Any]:
-    """One (case, trainer) in a fresh process with a time limit; its summary or the reason it failed."""
+    """One trainer's rows of a case in a fresh process with a time limit: row → summary, or the failure."""
     out = work / f"out-{case['name']}-{side}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -183,11 +188,13 @@ def run_side(side: str, case: dict, args: argparse.Namespace, work: Path, sites:
         print(_tail(log, 6000 if case.get("profile") else 2000), flush=True)
     if proc.returncode != 0 or not result_file.is_file():
         return {"error": f"exit {proc.returncode}", "log_tail": _tail(log)}
-    summary = json.loads(result_file.read_text())
-    if summary.get("first_step_wall"):
-        summary["launch_to_first_step"] = summary["first_step_wall"] - spawned
-    summary["files"] = sorted(p.name for p in out.glob("*.safetensors"))
-    return summary
+    rows = json.loads(result_file.read_text())
+    if side == "kohya":
+        rows = {case["variants"][0]["row"]: rows}
+    first = min((r["first_step_wall"] for r in rows.values() if r.get("first_step_wall")), default=None)
+    if first:  # launch to the first step of the process's first run
+        rows[next(iter(rows))]["launch_to_first_step"] = first - spawned
+    return rows
 
 
 def _tail(path: Path, n: int = 2500) -> str:
@@ -241,13 +248,20 @@ def report(results: dict[str, dict[str, dict]], cases: dict[str, dict], device_n
                 if r.get("vram_train_peak") and k.get("vram_train_peak"):
                     ratio_mem = f"{r['vram_train_peak'] / k['vram_train_peak']:.2f}×"
             first = r.get("launch_to_first_step")
+            first_text = f"{first:.1f}" if first else ""
             lines.append(f"| {name} | {side} | {its:.2f} | {r['step']['median']:.4f} | {_gib(r.get('vram_train_peak'))} | "
-                         f"{_gib(r.get('vram_setup_peak'))} | {first:.1f} | {mfu} | {ratio_its} | {ratio_mem} |"
+                         f"{_gib(r.get('vram_setup_peak'))} | {first_text} | {mfu} | {ratio_its} | {ratio_mem} |"
                          if its else f"| {name} | {side} | - | | | | | | | |")
     checks = [f"{name}: host model bitwise unchanged {r.get('host_unchanged')}, VRAM left allocated beyond the host's "
               f"weights {_gib(r.get('leftover_vram')) if r.get('leftover_vram') else '0'} GiB"
               for name, sides in results.items() for side, r in sides.items() if side == "ours" and "error" not in r]
     lines += [""] + [f"- ours, {c}" for c in checks]
+    for name, sides in results.items():  # the same run with and without CUDA graphs: the same losses?
+        eager, graphed = sides.get("ours", {}), results.get(name.removesuffix("-eager"), {}).get("ours", {})
+        if name.endswith("-eager") and eager.get("losses") and graphed.get("losses"):
+            diff = max(abs(a - b) for a, b in zip(eager["losses"], graphed["losses"]))
+            lines.append(f"- ours, {name.removesuffix('-eager')} with vs without CUDA graphs: largest step-loss "
+                         f"difference {diff:.2e} over {min(len(eager['losses']), len(graphed['losses']))} steps")
     lines += ["", "it/s = 1 / median seconds between optimizer steps after warm-up (CUDA synchronised at each step); "
               "peak VRAM = torch.cuda.max_memory_allocated, training = after the first step, load+cache = before it; "
               f"MFU = FLOPs of one step (torch.utils.flop_counter, bare loop) × it/s / {PEAK_BF16_TFLOPS} TFLOP/s."]
@@ -309,25 +323,42 @@ def main() -> int:
         case = build_case(case_name, args, work)
         if i == 0 and args.profile:
             case["profile"] = args.profile
-        cases[case_name] = case
         print(f"{case_name}: inputs ready in {case['prep_seconds']:.0f} s", flush=True)
-        results[case_name] = {}
         for side in (s for s in args.sides.split(",") if s):
             t0 = time.perf_counter()
-            r = run_side(side, case, args, work, sites)
-            results[case_name][side] = r
-            state = r.get("error") or f"{_its(r) or 0:.2f} it/s"
-            print(f"  {side}: {state} ({time.perf_counter() - t0:.0f} s)", flush=True)
-            if "error" in r:
-                print("    " + r.get("log_tail", "")[-1500:].replace("\n", "\n    "), flush=True)
+            rows = run_side(side, case, args, work, sites)
+            if "error" in rows:
+                rows = {case["variants"][0]["row"]: rows}
+                print("    " + rows[next(iter(rows))].get("log_tail", "")[-1500:].replace("\n", "\n    "), flush=True)
+            for row, r in rows.items():
+                results.setdefault(row, {})[side] = r
+                cases[row] = case
+                print(f"  {side} {row}: {_line(r)}", flush=True)
+            print(f"  ({side}: {time.perf_counter() - t0:.0f} s)", flush=True)
+            if args.out:  # after every trainer, so a time limit never loses what was measured
+                _write(Path(args.out), name, results)
     table = report(results, cases, name)
     print("\n" + table + f"\n\ntotal {time.perf_counter() - started:.0f} s", flush=True)
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "gpu.json").write_text(json.dumps({"device": name, "results": results}, indent=1, default=str))
-        (out / "gpu.md").write_text(table + "\n")
+        _write(Path(args.out), name, results, table)
     return 0
+
+
+def _line(r: dict) -> str:
+    """One trainer's row as a line, printed as soon as it is measured."""
+    if "error" in r:
+        return f"failed: {r['error']}"
+    return (f"{_its(r) or 0:.2f} it/s, VRAM train {_gib(r.get('vram_train_peak'))} GiB, load+cache "
+            f"{_gib(r.get('vram_setup_peak'))} GiB, RSS {_gib(r.get('rss_peak'))} GiB"
+            + (f", host unchanged {r['host_unchanged']}, left {_gib(r.get('leftover_vram')) or 0} GiB"
+               if "host_unchanged" in r else "") + (f"; {' | '.join(r['notes'])}" if r.get("notes") else ""))
+
+
+def _write(out: Path, device: str, results: dict, table: str | None = None) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "gpu.json").write_text(json.dumps({"device": device, "results": results}, indent=1, default=str))
+    if table:
+        (out / "gpu.md").write_text(table + "\n")
 
 
 if __name__ == "__main__":

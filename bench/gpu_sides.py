@@ -29,7 +29,11 @@ def _precision(case: dict) -> str:
 
 
 def run_ours(case: dict) -> dict[str, Any]:
-    """Our trainer on views over the host's tensors; returns the clock's summary and notes."""
+    """Our trainer on views over the host's tensors, one ``train()`` per variant of the case.
+
+    The host's load happens once (as in the webui); each variant (batch size, CUDA graphs on/off)
+    is a whole ``train()`` on it. Returns row name → the clock's summary and notes.
+    """
     import torch
     from step_clock import StepClock
 
@@ -40,31 +44,39 @@ def run_ours(case: dict) -> dict[str, Any]:
 
     parts = load_checkpoint(case["ckpt"], case["device"], case["tokenizer"])  # the host's own load
     views = build_views(parts.parameters, parts.architecture)
-    weights = torch.cuda.memory_allocated() if case["device"] == "cuda" else 0
-    config = TrainConfig.from_dict({
-        "dataset": {"train_data_dir": case["data_root"], "general": {
-            "resolution": case["resolution"], "min_bucket_reso": min(256, case["resolution"]),
-            "max_bucket_reso": max(1024, case["resolution"])}},
-        "network": {"dim": RANK, "alpha": ALPHA, "train_text_encoder": False},
-        "optimizer": {"type": "adamw", "lr": LR, "scheduler": "constant", "max_grad_norm": 1.0},
-        "training": {"max_steps": case["steps"], "mixed_precision": _precision(case), "batch_size": case["batch"],
-                     "cache_latents": True, "seed": 0, "gradient_checkpointing": False},
-        "saving": {"output_dir": case["out"], "output_name": "ours", "save_every_n_epochs": 0, "overwrite": True},
-        "logging": {"tensorboard": False, "loss_plot": False},
-    })
+    cuda = case["device"] == "cuda"
+    weights = torch.cuda.memory_allocated() if cuda else 0
     before = _fingerprint(parts.parameters)
-    clock = StepClock.install()
-    result = train(config, parts, views=views)
-    summary = clock.summary(case["warmup"])
-    summary.update(weights=weights, status=result.status, notes=result.messages[:8],
-                   final_loss=result.losses[-1] if result.losses else None,
-                   host_unchanged=_fingerprint(parts.parameters) == before)
-    if case["device"] == "cuda":  # what the job left allocated beyond the host's own weights
-        summary["leftover_vram"] = torch.cuda.memory_allocated() - weights
-    if case.get("profile"):  # a short second run, warmed up, under the profiler
+    rows: dict[str, Any] = {}
+    for variant in case["variants"]:
+        config = TrainConfig.from_dict({
+            "dataset": {"train_data_dir": case["data_root"], "general": {
+                "resolution": case["resolution"], "min_bucket_reso": min(256, case["resolution"]),
+                "max_bucket_reso": max(1024, case["resolution"])}},
+            "network": {"dim": RANK, "alpha": ALPHA, "train_text_encoder": False},
+            "optimizer": {"type": "adamw", "lr": LR, "scheduler": "constant", "max_grad_norm": 1.0},
+            "training": {"max_steps": case["steps"], "mixed_precision": _precision(case), "batch_size": variant["batch"],
+                         "cache_latents": True, "seed": 0, "gradient_checkpointing": False,
+                         "cuda_graphs": variant.get("graphs", True)},
+            "saving": {"output_dir": case["out"], "output_name": variant["row"], "save_every_n_epochs": 0,
+                       "overwrite": True},
+            "logging": {"tensorboard": False, "loss_plot": False},
+        })
+        clock = StepClock.install()
+        result = train(config, parts, views=views)
+        summary = clock.summary(case["warmup"])
+        clock.remove()
+        summary.update(weights=weights, status=result.status, losses=result.losses,
+                       notes=[m for m in result.messages if "graph" in m.lower() or "trained parameters" in m][:6],
+                       host_unchanged=_fingerprint(parts.parameters) == before)
+        if cuda:  # what the job left allocated beyond the host's own weights
+            summary["leftover_vram"] = torch.cuda.memory_allocated() - weights
+        rows[variant["row"]] = summary
+        print(f"ours {variant['row']}: {summary['step']['median']:.4f} s/step; " + " | ".join(summary["notes"]), flush=True)
+    if case.get("profile"):  # a short extra run, warmed up, under the profiler
         config.training.max_steps = case["profile"]
         _profiled(lambda: train(config, parts, views=views), case)
-    return summary
+    return rows
 
 
 def _fingerprint(parameters: Any) -> list[int]:
@@ -97,7 +109,7 @@ def _unet_inputs(case: dict, config: dict, device: str, dtype: Any) -> tuple[Any
 
 
 def run_bare(case: dict) -> dict[str, Any]:
-    """The bare diffusers + peft loop; with ``case["flops"]`` also counts one step's FLOPs."""
+    """The bare diffusers + peft loop, one timed loop per batch size; FLOPs counted at ``flops_batch``."""
     import diffusers
     import torch
     from fullsize import full_configs
@@ -107,7 +119,7 @@ def run_bare(case: dict) -> dict[str, Any]:
     from lora_bakery.trainer.tiny import tiny_configs
 
     device = case["device"]
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    dtype = torch.bfloat16 if _precision(case) == "bf16" else torch.float32
     config = dict((tiny_configs if case["tiny"] else full_configs)(case["arch"]).unet)
     with torch.device(device):
         unet = diffusers.UNet2DConditionModel(**config).to(dtype)
@@ -120,40 +132,47 @@ def run_bare(case: dict) -> dict[str, Any]:
     optimizer = torch.optim.AdamW(params, lr=LR)
     scheduler = diffusers.DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
                                         beta_schedule="scaled_linear")
-    latents, context, added = _unet_inputs(case, config, device, dtype)
     autocast = torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32)
     unet.train()
+    layers = sum(1 for n, _ in unet.named_modules() if n.endswith("lora_A"))
+    rows: dict[str, Any] = {}
+    for variant in case["variants"]:
+        if not variant.get("graphs", True):
+            continue  # the eager-vs-graphs pair is ours only
+        latents, context, added = _unet_inputs(dict(case, batch=variant["batch"]), config, device, dtype)
 
-    def step() -> float:
-        noise = torch.randn_like(latents)
-        t = torch.randint(0, 1000, (latents.shape[0],), device=device)
-        noisy = scheduler.add_noise(latents, noise, t)
-        with autocast:
-            pred = unet(noisy, t, context, added_cond_kwargs=added).sample
-        loss = torch.nn.functional.mse_loss(pred.float(), noise)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach())
+        def step(latents: Any = latents, context: Any = context, added: Any = added) -> float:
+            noise = torch.randn_like(latents)
+            t = torch.randint(0, 1000, (latents.shape[0],), device=device)
+            noisy = scheduler.add_noise(latents, noise, t)
+            with autocast:
+                pred = unet(noisy, t, context, added_cond_kwargs=added).sample
+            loss = torch.nn.functional.mse_loss(pred.float(), noise)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            return float(loss.detach())
 
-    clock = StepClock.install()
-    loss = float("nan")
-    for _ in range(case["steps"]):
-        loss = step()
-    summary = clock.summary(case["warmup"])
-    summary.update(weights=weights, status="done", final_loss=loss,
-                   notes=[f"{sum(1 for n, _ in unet.named_modules() if n.endswith('lora_A'))} peft LoRA layers"])
-    if case.get("flops"):
-        from torch.utils.flop_counter import FlopCounterMode
+        clock = StepClock.install()
+        loss = float("nan")
+        for _ in range(case["steps"]):
+            loss = step()
+        summary = clock.summary(case["warmup"])
+        clock.remove()
+        summary.update(weights=weights, status="done", final_loss=loss, notes=[f"{layers} peft LoRA layers"])
+        if variant["batch"] == case.get("flops_batch"):
+            from torch.utils.flop_counter import FlopCounterMode
 
-        counter = FlopCounterMode(display=False)
-        with counter:
-            step()
-        summary["flops_per_step"] = counter.get_total_flops()
-    if case.get("profile"):
-        _profiled(lambda: [step() for _ in range(case["profile"])], case)
-    return summary
+            counter = FlopCounterMode(display=False)
+            with counter:
+                step()
+            summary["flops_per_step"] = counter.get_total_flops()
+        rows[variant["row"]] = summary
+        print(f"bare {variant['row']}: {summary['step']['median']:.4f} s/step", flush=True)
+        if case.get("profile"):
+            _profiled(lambda: [step() for _ in range(case["profile"])], case)
+    return rows
 
 
 def _profiled(fn: Any, case: dict) -> Any:

@@ -64,6 +64,7 @@ class StepClock:
     setup_peak: int = 0
     first_step_wall: float | None = None
     _cuda: bool = False
+    _handle: Any = None
 
     @classmethod
     def install(cls) -> StepClock:
@@ -71,8 +72,16 @@ class StepClock:
         from torch.optim.optimizer import register_optimizer_step_post_hook
 
         clock = cls(_cuda=torch.cuda.is_available())
-        register_optimizer_step_post_hook(clock._hook)
+        if clock._cuda:  # peaks from here on; what is already allocated (the host's weights) stays counted
+            torch.cuda.reset_peak_memory_stats()
+        clock._handle = register_optimizer_step_post_hook(clock._hook)
         return clock
+
+    def remove(self) -> None:
+        """Stop timing (another clock can be installed for the next run in this process)."""
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
 
     def _hook(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         import torch

@@ -55,7 +55,13 @@ def run_demo(out: Path, host: Any, only: list[str] | None = None, log: Callable[
 
     Returns:
         `dict`: the summary, ``{"stages": {name: {"status", "seconds", "outputs", ...}}}``.
+
+    Raises:
+        ValueError: ``only`` names a stage that does not exist (the message lists the stages).
     """
+    unknown = [name for name in only or [] if name not in STAGES]
+    if unknown:
+        raise ValueError(f"unknown demo stage(s) {', '.join(unknown)}; the stages are {', '.join(STAGES)}")
     out.mkdir(parents=True, exist_ok=True)
     ctx = DemoContext(out=out, host=host)
     summary: dict[str, Any] = {"stages": {}}

@@ -38,7 +38,7 @@ FEATURES: dict[str, str] = {
     "training": "LoRA / LoCon / DoRA training",
     "tagging": "WD14 auto-captions",
     "prodigy": "the Prodigy optimizer",
-    "masks": "background masks (installed on first use)",
+    "masks": "background masks (optional: bakery doctor --install masks)",
 }
 # A feature is usable only when the features it builds on are.
 FEATURE_NEEDS: dict[str, tuple[str, ...]] = {"training": ("core",), "prodigy": ("core",), "masks": ("core",)}
@@ -382,7 +382,7 @@ def requirement_state(req: Requirement, dists: Mapping[str, str], status: Status
     if not req.installable:
         return False, f"{req.dist} is not installed (LoRA Bakery never installs it: install the build for your GPU)"
     if req.lazy:
-        return True, f"{req.dist} installs on first use"
+        return True, f"{req.dist} not installed yet (install it with: bakery doctor --install {req.feature})"
     return False, f"{req.dist} is not installed (restart the webui to install it)"
 
 
@@ -391,8 +391,8 @@ def feature_status(*, path: Path | None = None, verify: bool = False) -> dict[st
 
     Cheap: package metadata plus the status file ``install.py`` wrote; nothing is imported. A
     package that is installed but was never verified counts as usable ("not import-checked yet")
-    unless ``verify`` is set. An on-first-use feature that is not installed yet counts as
-    usable ("installs on first use") unless installing it already failed.
+    unless ``verify`` is set. An optional feature that is not installed yet counts as usable
+    ("install it with: bakery doctor --install …") unless installing it already failed.
 
     Args:
         path (`Path`, *optional*): status file (defaults to :func:`status_path`).

@@ -29,6 +29,8 @@ SETTINGS = {
     "keep_backups": (20, "Dataset backups to keep per folder (caption/image edits can be undone)"),
     "default_tagger": ("wd-eva02-large-tagger-v3", "Default WD14 tagger model"),
     "compare_presets_file": (os.path.join(_ROOT, "lbwpresets.txt"), "Block-weight presets file (lbw format)"),
+    "api_allowed_folders": ("", "Folders the HTTP API may use (/bakery/v1; one per line or comma-separated; the "
+                                "Lora and outputs folders and folders opened in the tabs are always allowed)"),
 }
 
 
@@ -58,10 +60,15 @@ class LiveSettings(dict):
         return self[key] if key in SETTINGS else default
 
 
+def live_settings():
+    return LiveSettings({key: default for key, (default, _) in SETTINGS.items()})
+
+
 def on_ui_settings():
     import gradio as gr
 
-    components = {"keep_backups": (gr.Slider, {"minimum": 0, "maximum": 200, "step": 1})}
+    components = {"keep_backups": (gr.Slider, {"minimum": 0, "maximum": 200, "step": 1}),
+                  "api_allowed_folders": (gr.Textbox, {"lines": 3})}
     options = {}
     for key, (default, label) in SETTINGS.items():
         component, args = components.get(key, (None, None))
@@ -77,7 +84,7 @@ def on_ui_tabs():
 
     kwargs = dict(
         host_factory=None if FORGE else host_factory, host_name=HOST_NAME, jobs=JOBS,
-        settings=LiveSettings({key: default for key, (default, _) in SETTINGS.items()}),
+        settings=live_settings(),
         forge_message=f"{FORGE_MESSAGE} ({FORGE})" if FORGE else None, unsupported_tabs=FORGE_UNSUPPORTED,
     )
     if not FORGE:
@@ -92,8 +99,11 @@ def on_ui_tabs():
 
 def on_app_started(demo, app):
     from lora_bakery.extension import api
+    from lora_bakery.extension.api_gates import ApiGates
+    from lora_bakery.extension.host.a1111_server import server_facts
 
-    api.mount(app, JOBS, None if FORGE else host_factory, host_name=HOST_NAME)
+    gates = ApiGates.for_webui(server_facts(), live_settings())
+    api.mount(app, JOBS, None if FORGE else host_factory, host_name=HOST_NAME, gates=gates)
 
 
 def on_before_ui():

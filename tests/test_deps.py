@@ -125,7 +125,7 @@ def test_feature_status_uses_records_only_while_the_environment_matches(tmp_path
     states = deps.feature_status(path=path)  # no status file: installed = usable, not verified yet
     assert set(states) == set(deps.FEATURES)
     assert states["training"] == (True, f"peft {hit[1]} (not import-checked yet)")
-    assert states["masks"][0]  # not installed yet: installs on first use
+    assert states["masks"][0]  # not installed yet: installs when asked (bakery doctor --install masks)
 
     bad = Record("peft", False, hit[1], "ImportError: cannot import name 'x'")
     deps.save_status(Status(deps.context(dists), {"peft": bad}), path)
@@ -152,7 +152,8 @@ def test_requirement_state_for_missing_packages():
     assert not deps.requirement_state(torchlike, {}, st, ctx)[0]
     assert "never installs" in deps.requirement_state(torchlike, {}, st, ctx)[1]
     lazy = Requirement("tb-not-here", "masks", "", lazy=True)
-    assert deps.requirement_state(lazy, {}, st, ctx) == (True, "tb-not-here installs on first use")
+    assert deps.requirement_state(lazy, {}, st, ctx) == (
+        True, "tb-not-here not installed yet (install it with: bakery doctor --install masks)")
     failed = Status(ctx, {"tb-not-here": Record("tb-not-here", False, None, "no version works")})
     assert deps.requirement_state(lazy, {}, failed, ctx) == (False, "no version works")
     plain = Requirement("pkg-not-here", "core", "")

@@ -52,7 +52,8 @@ def test_registers_one_tab_settings_and_routes(fake_webui):
     labels = fake_webui.shared.opts.data_labels
     ours = {k: v for k, v in labels.items() if k.startswith("lora_bakery_")}
     assert set(ours) == {"lora_bakery_output_dir", "lora_bakery_keep_backups", "lora_bakery_default_tagger",
-                         "lora_bakery_compare_presets_file"}
+                         "lora_bakery_compare_presets_file", "lora_bakery_api_allowed_folders"}
+    assert ours["lora_bakery_api_allowed_folders"].label.startswith("Folders the HTTP API may use")
     assert all(v.section == ("lora_bakery", "LoRA Bakery") and v.category_id == "training" for v in ours.values())
     assert fake_webui.shared.opts.lora_bakery_keep_backups == 5
     settings = script.LiveSettings({"keep_backups": 20})

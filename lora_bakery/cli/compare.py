@@ -79,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
     from lora_bakery.extension.jobs import TqdmSink
 
     run_path = Path(args.run)
+    if not run_path.exists() or (run_path.is_file() and run_path.suffix.lower() != ".safetensors"):
+        print(f"error: {run_path} is neither a training output folder nor a .safetensors LoRA", file=sys.stderr)
+        return 1
     epochs = list_epochs(run_path) if run_path.is_dir() else []
     if run_path.is_dir() and not epochs:
         print(f"error: no .safetensors files in {run_path}", file=sys.stderr)

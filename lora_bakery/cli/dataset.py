@@ -16,8 +16,9 @@ from typing import Any
 
 PREP_OPS = ("convert-png", "remove-alpha", "trim", "pad-square")
 
-#: User mistakes printed as one line (anything else keeps its traceback).
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, RuntimeError)
+#: User mistakes and file-system refusals (read-only folder, no permission) printed as one line; anything
+#: else keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, RuntimeError)
 
 
 def add_apply_options(p: argparse.ArgumentParser) -> None:
@@ -127,7 +128,8 @@ def add_parser(sub: Any) -> None:
     s = ds.add_parser("undo", help="undo the newest applied change (or --backup NAME)")
     _root_arg(s)
     s.add_argument("--backup", help="backup folder name (see 'bakery dataset backups')")
-    s.add_argument("--force", action="store_true", help="undo even files edited after the change")
+    s.add_argument("--force", action="store_true", help="undo even files edited after the change (those edits are "
+                   "backed up first: undoing the undo brings them back)")
 
     s = ds.add_parser("backups", help="list the backups of ROOT, newest first")
     _root_arg(s)
@@ -188,6 +190,12 @@ def print_preview(done: Any, as_json: bool, limit: int, applied: Any = None) -> 
         print(report.format_table(data["rows"], ["kind", "path", "new_path", "description"], width=70))
         if data["truncated"]:
             print(f"... {data['changes'] + data['skipped'] - len(data['rows'])} more (use --limit 0)")
+    texts = extra.get("captions") or []
+    if texts:
+        print("\ncaptions before (-) and after (+), every line (the trainer reads line 1):")
+        print(report.format_caption_texts(texts[: limit or None]))
+        if limit and len(texts) > limit:
+            print(f"... {len(texts) - limit} more (use --limit 0)")
     for note in data["notes"]:
         print(f"note: {note}")
     print(data["summary"])
@@ -199,11 +207,9 @@ def print_preview(done: Any, as_json: bool, limit: int, applied: Any = None) -> 
 
 def _scan(args: argparse.Namespace, sink: Any) -> int:
     from lora_bakery.extension.dataset.scan import scan
-    from lora_bakery.extension.dataset_ops import report
+    from lora_bakery.extension.dataset_ops import registry, report
 
-    if not args.root.is_dir():
-        raise ValueError(f"training folder {args.root} does not exist")
-    result = scan(args.root, progress=sink)
+    result = scan(registry._root(args.root), progress=sink)
     if args.json:
         print(json.dumps(report.scan_dict(result, args.problems or None), indent=1))
         return 0
@@ -211,7 +217,8 @@ def _scan(args: argparse.Namespace, sink: Any) -> int:
     problems = report.problem_rows(result)
     if problems:
         print()
-        print(report.format_table(problems[: args.problems or None], ["level", "code", "path", "message"], width=90))
+        for row in problems[: args.problems or None]:  # one line each, the message whole (never cut)
+            print(f"{row['level']:<7}  {row['code']:<18}  {row['path']}: {row['message']}")
         if args.problems and len(problems) > args.problems:
             print(f"... {len(problems) - args.problems} more (use --problems 0)")
     print()
@@ -232,8 +239,10 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=1) if args.json else report.format_table(rows) if rows else "no backups")
         return 0
     if cmd == "undo":
+        from lora_bakery.extension.dataset.safety import undo_message
+
         rec = registry.undo(args.root, args.backup, force=args.force)
-        print(f"undone: {rec.path.name} ({rec.op}, {len(rec.entries)} change(s) restored)")
+        print(undo_message(rec, f"`bakery dataset undo {args.root}`"))
         return 0
     op, params = _params(args)
     if cmd == "buckets" and not args.sort:

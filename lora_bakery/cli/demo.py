@@ -8,9 +8,12 @@ from typing import Any
 
 
 def add_parser(sub: Any) -> None:
+    from lora_bakery.demo import STAGES
+
     p = sub.add_parser("demo", help="run every stage on the embedded tiny model and write DIR/summary.json")
     p.add_argument("--out", type=Path, default=Path("demo-out"), help="output folder (default: ./demo-out)")
-    p.add_argument("--only", nargs="*", help="run only these stages")
+    p.add_argument("--only", nargs="*", choices=list(STAGES), metavar="STAGE",
+                   help=f"run only these stages: {', '.join(STAGES)}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,7 +2,8 @@
 
 This is the first thing to run when something looks wrong: it proves the zero-copy promise on
 the user's own checkpoint (``shared parameters: N/N``, extra bytes) and lists every optional
-feature with the package versions it found.
+feature with the package versions it found. ``--install masks`` installs the optional masks feature
+(and nothing else): the one CLI action that installs it, after printing what it will install.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("doctor", help="check a checkpoint, the training views and the optional features")
     add_model_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--install", choices=["masks"], help="install an optional feature now (masks: "
+                   "transparent-background and what it needs that is missing; installed packages keep their versions)")
 
 
 def human_bytes(n: float) -> str:
@@ -37,7 +40,7 @@ def collect(args: argparse.Namespace) -> dict[str, Any]:
 
     from lora_bakery import __version__
 
-    host = make_host(args)
+    host = make_host(args, tiny_default=True)  # a check, not a run: the report names the checkpoint it used
     t0 = time.perf_counter()
     parts = host.model()
     t1 = time.perf_counter()
@@ -48,6 +51,7 @@ def collect(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "version": __version__,
         "checkpoint": str(host.checkpoint),
+        "tiny_default": not getattr(args, "ckpt", None) and not getattr(args, "tiny", None),
         "checkpoint_bytes": host.checkpoint.stat().st_size,
         "architecture": parts.architecture,
         "prediction": parts.prediction,
@@ -99,7 +103,9 @@ def render(info: dict[str, Any]) -> str:
     v = info["views"]
     lines = [
         f"LoRA Bakery {info['version']} doctor",
-        f"checkpoint: {info['checkpoint']} ({human_bytes(info['checkpoint_bytes'])})",
+        f"checkpoint: {info['checkpoint']} ({human_bytes(info['checkpoint_bytes'])})"
+        + (" — the embedded tiny test model (no --ckpt given: pass --ckpt PATH to check yours)"
+           if info.get("tiny_default") else ""),
         f"architecture: {info['architecture']} ({info['prediction']}-prediction)",
         f"parameters: {info['parameter_count']:,} in {info['tensors']} tensors ({info['dtype']})",
         f"tokenizers: {', '.join(info['tokenizers'])}",
@@ -117,7 +123,21 @@ def render(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def install(feature: str) -> int:
+    """``--install FEATURE``: say what will be installed, install it, say whether it works now."""
+    from lora_bakery.extension.dataset import masks
+
+    wanted = masks.install_plan()
+    print(f"installing the '{feature}' feature: {', '.join(wanted) or 'nothing is missing'} "
+          "(installed packages keep their versions)", flush=True)
+    ok, detail = masks.install_feature(log=print)
+    print(f"{feature}: {'ok' if ok else 'unavailable'} ({detail})")
+    return 0 if ok else 1
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "install", None):
+        return install(args.install)
     info = collect(args)
     print(json.dumps(info, indent=2) if args.json else render(info))
     v = info["views"]

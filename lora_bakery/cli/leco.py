@@ -90,12 +90,16 @@ def run(args: argparse.Namespace) -> int:
     from lora_bakery.trainer.config import ConfigError
     from lora_bakery.trainer.leco import LecoError, train_leco
 
-    from .common import make_host
+    from .common import config_file_problem, make_host
 
     if args.example:
         return _write_example(args.example, args.preset)
     if not args.config:
         print("error: give a LECO config .toml (or --example PATH to write one)", file=sys.stderr)
+        return 2
+    problem = config_file_problem(args.config, "LECO config .toml (the LECO tab's Save button, or --example PATH, writes one)")
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
         config = _load(args)

@@ -122,11 +122,15 @@ def _review(args: argparse.Namespace, output: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lora_bakery.extension.dataset_ops.registry import folder_problem
     from lora_bakery.extension.jobs import TqdmSink
     from lora_bakery.extension.reg import RegSettings, generate_reg, plan_reg
     from lora_bakery.extension.reg.plan import default_output_dir
 
     try:
+        problem = folder_problem(args.source)
+        if problem:
+            raise ValueError(problem)
         output = args.output or str(default_output_dir(args.source))
         if args.reroll or args.delete or args.list:
             return _review(args, output)

@@ -51,13 +51,16 @@ def host_sampler(host: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lora_bakery.extension.host.diffusers_host import DiffusersHost
     from lora_bakery.extension.tqdm_sink import TqdmSink
     from lora_bakery.trainer.config import ConfigError, TrainConfig
     from lora_bakery.trainer.train import TrainError, train
 
-    from .common import resolve_checkpoint
+    from .common import config_file_problem, make_host
 
+    problem = config_file_problem(args.config, "config .toml (the Bake tab's Save config button writes one)")
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         config = TrainConfig.load(args.config)
     except (ConfigError, OSError) as exc:
@@ -69,8 +72,7 @@ def run(args: argparse.Namespace) -> int:
         config.saving.output_dir = str(args.out)
     if args.resume:
         config.saving.resume = str(args.resume)
-    ckpt = args.ckpt or (Path(config.model.checkpoint) if config.model.checkpoint and not args.tiny else None)
-    host = DiffusersHost(ckpt or resolve_checkpoint(args), tokenizer_dir=args.tokenizer)
+    host = make_host(args, config.model.checkpoint, from_config=True)  # refuses when no model is named
     sink = TqdmSink()
     sampler = None if args.no_samples else host_sampler(host)
     try:

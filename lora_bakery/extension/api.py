@@ -2,7 +2,9 @@
 
 Mounted on A1111's FastAPI app from ``on_app_started`` (fastapi 0.94) and on the standalone
 app's (0.104+). Routes are plain ``def`` handlers (FastAPI runs them in its thread pool) and only
-read the ``JobQueue``; they never touch the model, so they answer while a bake runs.
+read the ``JobQueue``; they never touch the model, so they answer while a bake runs. Every route
+passes ``api_gates`` first (credentials, writes when listening, allowed folders; see the route
+table in ``api_access``).
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import Response
 
 import lora_bakery
 from lora_bakery.extension.api_compare import create_compare_router
 from lora_bakery.extension.api_dataset import create_dataset_router
+from lora_bakery.extension.api_gates import ApiGates
 from lora_bakery.extension.api_reg import create_reg_router
 from lora_bakery.extension.jobs import JobQueue
 
@@ -33,21 +36,54 @@ def _features() -> dict[str, Any]:
         return {"_error": {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}}
 
 
-def create_router(jobs: JobQueue, host_name: str = "a1111", host_factory: Callable[[], Any] | None = None) -> APIRouter:
-    """The ``/bakery/v1`` routes over one job queue.
+def gate(gates: ApiGates) -> Callable[..., Any]:
+    """The dependency every ``/bakery/v1`` route runs first: ``gates.refusal`` as 401/403/400.
+
+    It reads the request as sent (query parameters, then the JSON body FastAPI has already read
+    and cached) and the route as registered (``scope["route"]``, set by fastapi 0.94 and 0.104+).
+    """
+
+    async def check(request: Request) -> None:
+        route = str(getattr(request.scope.get("route"), "path", request.url.path))
+        query = request.query_params
+        data: dict[str, Any] = {}
+        for key in query.keys():  # a repeated parameter: every value is checked
+            values = query.getlist(key)
+            data[key] = values[0] if len(values) == 1 else values
+        if request.method not in ("GET", "HEAD"):
+            try:
+                body = await request.json()
+            except Exception:  # noqa: BLE001 - not JSON: the route's own validation answers 422
+                body = None
+            if isinstance(body, dict):
+                data.update(body)
+        refused = gates.refusal(request.method, route.removeprefix(PREFIX), data, request.headers.get("authorization"))
+        if refused:
+            status, message = refused
+            raise HTTPException(status_code=status, detail=message,
+                                headers={"WWW-Authenticate": "Basic"} if status == 401 else None)
+
+    return check
+
+
+def create_router(jobs: JobQueue, host_name: str = "a1111", host_factory: Callable[[], Any] | None = None,
+                  gates: ApiGates | None = None) -> APIRouter:
+    """The ``/bakery/v1`` routes over one job queue, each behind the gates.
 
     Args:
         jobs (`JobQueue`): the queue whose jobs are listed and interrupted.
         host_name (`str`, defaults to ``"a1111"``): reported by ``/health`` (``"a1111"``,
             ``"forge"``, ``"diffusers"``).
-        host_factory (`Callable[[], Host]`, *optional*): kept for routes that need the model;
-            none of the current ones call it.
+        host_factory (`Callable[[], Host]`, *optional*): for the routes that need the model.
+        gates (`ApiGates`, *optional*): credentials, exposure and allowed folders; the default
+            (no credentials, loopback) allows only the folders opened in the tabs.
 
     Returns:
         `APIRouter`: ``GET /health``, ``GET /jobs``, ``GET /jobs/{id}``, ``POST /jobs/{id}/interrupt``,
         ``GET /jobs/{id}/preview`` (PNG).
     """
-    router = APIRouter(prefix=PREFIX, tags=["LoRA Bakery"])
+    gates = gates if gates is not None else ApiGates()
+    router = APIRouter(prefix=PREFIX, tags=["LoRA Bakery"], dependencies=[Depends(gate(gates))])
     router.host_factory = host_factory  # type: ignore[attr-defined]
 
     def find(job_id: str) -> Any:
@@ -86,12 +122,13 @@ def create_router(jobs: JobQueue, host_name: str = "a1111", host_factory: Callab
         return Response(content=buf.getvalue(), media_type="image/png", headers={"X-Preview-Seq": str(job.preview_seq)})
 
     router.include_router(create_dataset_router(jobs))
-    router.include_router(create_reg_router(jobs, host_factory))
-    router.include_router(create_compare_router(jobs, host_factory))
+    router.include_router(create_reg_router(jobs, host_factory, gates))
+    router.include_router(create_compare_router(jobs, host_factory, gates))
     return router
 
 
-def mount(app: FastAPI, jobs: JobQueue, host_factory: Callable[[], Any] | None = None, *, host_name: str = "a1111") -> APIRouter:
+def mount(app: FastAPI, jobs: JobQueue, host_factory: Callable[[], Any] | None = None, *, host_name: str = "a1111",
+          gates: ApiGates | None = None) -> APIRouter:
     """Add the routes to ``app``, replacing ours from an earlier call.
 
     A1111 calls ``on_app_started`` again after every "Reload UI" on the same app (with a freshly
@@ -102,11 +139,12 @@ def mount(app: FastAPI, jobs: JobQueue, host_factory: Callable[[], Any] | None =
         jobs (`JobQueue`): the queue to expose.
         host_factory (`Callable[[], Host]`, *optional*): see ``create_router``.
         host_name (`str`, defaults to ``"a1111"``): reported by ``/health``.
+        gates (`ApiGates`, *optional*): see ``create_router``.
 
     Returns:
         `APIRouter`: the router that was included.
     """
     app.router.routes[:] = [r for r in app.router.routes if not str(getattr(r, "path", "")).startswith(PREFIX + "/")]
-    router = create_router(jobs, host_name=host_name, host_factory=host_factory)
+    router = create_router(jobs, host_name=host_name, host_factory=host_factory, gates=gates)
     app.include_router(router)
     return router

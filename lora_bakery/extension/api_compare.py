@@ -71,8 +71,10 @@ def _user_error(exc: BaseException) -> HTTPException:
     return HTTPException(status_code=400, detail=str(exc) or type(exc).__name__)
 
 
-def create_compare_router(jobs: JobQueue, host_factory: Callable[[], Any] | None = None) -> APIRouter:
+def create_compare_router(jobs: JobQueue, host_factory: Callable[[], Any] | None = None, gates: Any = None) -> APIRouter:
     """The ``/compare`` routes (mounted inside the ``/bakery/v1`` router of ``api.py``).
+
+    ``gates`` (``ApiGates``, *optional*) checks the file a bake names itself (beside the source).
 
     Returns:
         `APIRouter`: ``GET /compare/epochs``, ``GET/POST /compare/presets``, ``POST /compare/norms``,
@@ -133,11 +135,18 @@ def create_compare_router(jobs: JobQueue, host_factory: Callable[[], Any] | None
 
     @router.post("/bake")
     def bake(body: BakeBody) -> dict[str, Any]:
-        from lora_bakery.extension.compare import bake_block_weights, load_presets, resolve_blocks
+        from lora_bakery.extension.compare import (
+            bake_block_weights,
+            default_output,
+            load_presets,
+            resolve_blocks,
+        )
 
+        label = body.blocks if isinstance(body.blocks, str) else "custom"
+        if gates is not None and not body.output:
+            gates.require_path(str(default_output(body.source, label)), "output (the default file beside the source)")
         try:
             weights = resolve_blocks(body.blocks, load_presets(body.presets_file))
-            label = body.blocks if isinstance(body.blocks, str) else "custom"
             result = bake_block_weights(body.source, weights, body.output, label=label, rebase_from=body.rebase_from,
                                         rebase_to=body.rebase_to, drop_zero_blocks=body.drop_zero_blocks)
             return {"path": str(result.path), "rebase": result.rebase, "dropped_layers": result.dropped_layers,

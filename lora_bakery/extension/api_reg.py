@@ -52,12 +52,14 @@ def _user_error(exc: BaseException) -> HTTPException:
     return HTTPException(status_code=400, detail=str(exc) or type(exc).__name__)
 
 
-def create_reg_router(jobs: JobQueue, host_factory: Callable[[], Any] | None = None) -> APIRouter:
+def create_reg_router(jobs: JobQueue, host_factory: Callable[[], Any] | None = None, gates: Any = None) -> APIRouter:
     """The ``/reg`` routes (mounted inside the ``/bakery/v1`` router of ``api.py``).
 
     Args:
         jobs (`JobQueue`): where generation and re-rolls run.
         host_factory (`Callable[[], Host]`, *optional*): the model; ``None`` answers 503 on routes that need it.
+        gates (`ApiGates`, *optional*): checks the reg folder a plan derives from the source (403 outside
+            the allowed folders); the request's own paths were checked before the handler runs.
 
     Returns:
         `APIRouter`: ``POST /reg/preview``, ``POST /reg/suggest``, ``POST /reg/generate``, ``GET /reg/images``,
@@ -70,15 +72,21 @@ def create_reg_router(jobs: JobQueue, host_factory: Callable[[], Any] | None = N
             raise HTTPException(status_code=503, detail="no model host here: reg images need a loaded model")
         return host_factory()
 
+    def allowed_output(planned: Any, body: PlanBody) -> None:
+        if gates is not None and not body.output:
+            gates.require_path(str(planned.output), "output (the default reg folder beside the source)")
+
     @router.post("/preview")
     def preview(body: PlanBody) -> dict[str, Any]:
         from lora_bakery.extension.reg import RegSettings, plan_reg
         from lora_bakery.extension.reg.report import plan_dict
 
         try:
-            return plan_dict(plan_reg(body.source, body.output, RegSettings.from_dict(body.settings)), body.limit)
+            planned = plan_reg(body.source, body.output, RegSettings.from_dict(body.settings))
         except USER_ERRORS as exc:
             raise _user_error(exc) from exc
+        allowed_output(planned, body)
+        return plan_dict(planned, body.limit)
 
     @router.post("/suggest")
     def suggest(body: SourceBody) -> dict[str, Any]:
@@ -101,6 +109,7 @@ def create_reg_router(jobs: JobQueue, host_factory: Callable[[], Any] | None = N
                 raise ValueError(f"existing: must be resume, overwrite or error, got {body.existing!r}")
         except USER_ERRORS as exc:
             raise _user_error(exc) from exc
+        allowed_output(planned, body)
         job = jobs.submit("Reg images", run_generation, host(), body.source, str(planned.output), settings,
                           body.existing)
         return {"job_id": job.id, "output": str(planned.output), "planned": len(planned.items)}

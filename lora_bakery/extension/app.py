@@ -2,7 +2,9 @@
 
 Started by ``bakery app [--ckpt PATH] [--port N]`` or ``python -m lora_bakery.extension.app``.
 Without ``--ckpt`` it runs on the embedded tiny SD1.5 model (random weights), so the UI can be
-tried and tested with no download. Works with gradio 3.41.2 and 4.x.
+tried and tested with no download. Works with gradio 3.41.2 and 4.x. The ``/bakery/v1`` API on
+the same server passes the ``ApiGates`` built from ``--auth``/``--listen``/``--allow``; the same
+credentials are gradio's login for the UI.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import os
 # would otherwise call out to the internet (closed on many training machines, and in CI).
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import argparse  # noqa: E402
 import logging  # noqa: E402
 import socket  # noqa: E402
 import threading  # noqa: E402
@@ -25,6 +26,7 @@ import gradio as gr  # noqa: E402
 from lora_bakery.extension.ui import UiContext, build_tabs, compat  # noqa: E402
 
 if TYPE_CHECKING:
+    from lora_bakery.extension.api_gates import ApiGates
     from lora_bakery.extension.host.base import Host
 
 logger = logging.getLogger(__name__)
@@ -118,8 +120,14 @@ def build_app(ctx: UiContext) -> gr.Blocks:
     return demo
 
 
-def mount_api(app: Any, ctx: UiContext) -> bool:
+def mount_api(app: Any, ctx: UiContext, gates: ApiGates | None = None) -> bool:
     """Add the ``/bakery/v1`` routes to the running FastAPI app, as A1111's ``on_app_started`` does.
+
+    Args:
+        app (`FastAPI`): the served app.
+        ctx (`UiContext`): its job queue and host.
+        gates (`ApiGates`, *optional*): see ``api_gates``; default: loopback, no credentials,
+            the cache and the folders opened in the tabs.
 
     Returns:
         `bool`: ``False`` when ``lora_bakery.extension.api`` does not exist (yet).
@@ -134,7 +142,11 @@ def mount_api(app: Any, ctx: UiContext) -> bool:
     if ctx.jobs is None:
         logger.warning("LoRA Bakery: API routes not mounted (no job queue)")
         return False
-    mount(app, ctx.jobs, ctx.host_factory, host_name=ctx.host_name)
+    if gates is None:
+        from lora_bakery.extension.api_gates import ApiGates
+
+        gates = ApiGates.for_app()
+    mount(app, ctx.jobs, ctx.host_factory, host_name=ctx.host_name, gates=gates)
     return True
 
 
@@ -157,8 +169,11 @@ def launch(
     share: bool = False,
     inbrowser: bool = False,
     block: bool = True,
+    *,
+    listen: bool = False,
+    gates: ApiGates | None = None,
 ) -> gr.Blocks:
-    """Start the standalone app on 127.0.0.1.
+    """Start the standalone app on 127.0.0.1 (0.0.0.0 with ``listen``).
 
     Args:
         ckpt (`str`, *optional*): single-file checkpoint; ``None`` runs on the embedded tiny SD1.5 model.
@@ -167,45 +182,44 @@ def launch(
         share (`bool`, defaults to `False`): ask gradio for a public link (needs the internet).
         inbrowser (`bool`, defaults to `False`): open the page in the default browser.
         block (`bool`, defaults to `True`): serve until Ctrl-C; ``False`` returns at once (tests).
+        listen (`bool`, defaults to `False`): serve on every interface.
+        gates (`ApiGates`, *optional*): the API's gates (``cli.app.gates_from_args``); their
+            credentials are also the UI's gradio login. Default: ``ApiGates.for_app`` for
+            ``listen``/``share`` without credentials.
 
     Returns:
         `gr.Blocks`: the running app (``demo.close()`` stops it).
     """
+    from lora_bakery.extension.api_gates import ApiGates
+
+    gates = gates if gates is not None else ApiGates.for_app(listen=listen, share=share)
     ctx = make_context(ckpt, tokenizer_dir)
     demo = build_app(ctx)
     compat.ensure_event_loop()
     demo.queue(**compat.queue_kwargs(CONCURRENCY))
     app, _, _ = demo.launch(
-        server_name="127.0.0.1",
+        server_name="0.0.0.0" if listen else "127.0.0.1",
         server_port=port or free_port(),
         share=share,
         inbrowser=inbrowser,
+        auth=list(gates.credentials.items()) or None,  # gradio's login (3.41 and 4.x take (user, password) pairs)
         prevent_thread_lock=True,
     )
     # Routes go on the app launch() returns, after start, exactly as A1111 does: in gradio 3.41
     # ``demo.app`` is a different App object from the one being served.
-    mount_api(app, ctx)
+    mount_api(app, ctx, gates)
     if block:
         demo.block_thread()
     return demo
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m lora_bakery.extension.app [--ckpt PATH] [--port N]``."""
-    p = argparse.ArgumentParser(
-        prog="python -m lora_bakery.extension.app", description=__doc__.splitlines()[0]
-    )
-    p.add_argument("--ckpt", help="single-file SD1.5/SDXL .safetensors (default: embedded tiny model)")
-    p.add_argument("--tokenizer", help="folder with the CLIP tokenizer files")
-    p.add_argument(
-        "--port", type=int, default=None, help=f"port (default: {DEFAULT_PORT} or the next free one)"
-    )
-    p.add_argument("--share", action="store_true", help="public gradio link (needs the internet)")
-    p.add_argument("--inbrowser", action="store_true", help="open a browser tab")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # gradio's own startup checks, one line each
-    launch(args.ckpt, args.port, tokenizer_dir=args.tokenizer, share=args.share, inbrowser=args.inbrowser)
+    """``python -m lora_bakery.extension.app [options]``: the same options as ``bakery app``."""
+    import sys
+
+    from lora_bakery.cli import main as cli_main
+
+    raise SystemExit(cli_main(["app", *(sys.argv[1:] if argv is None else argv)]))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def test_captions_dry_run_then_apply_then_undo(dataset, capsys):
     assert [r["op"] for r in rows] == ["remove-tags", "add-triggers"]
     assert main(["dataset", "undo", str(dataset)]) == 0
     assert main(["dataset", "undo", str(dataset), "--backup", rows[1]["name"]]) == 0
-    assert "undone" in capsys.readouterr().out
+    assert "Undone" in capsys.readouterr().out
     assert tree_digest(dataset) == before
 
 

@@ -25,9 +25,9 @@ def test_preview_generate_list_delete(tmp_path, capsys):
     assert main(["reg", outfit, *TINY, "--generate", "--json", "--tiny", "sd15"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["generated"] == ["3_outfit/e.png"] and (tmp_path / "reg/3_outfit/e.txt").is_file()
-    assert main(["reg", outfit, *TINY, "--generate"]) == 1
+    assert main(["reg", outfit, *TINY, "--generate", "--tiny", "sd15"]) == 1
     assert "already holds 1 reg image" in capsys.readouterr().err
-    assert main(["reg", outfit, *TINY, "--resume"]) == 0
+    assert main(["reg", outfit, *TINY, "--resume", "--tiny", "sd15"]) == 0
     assert "0 reg image(s) generated, 1 kept" in capsys.readouterr().out
     assert main(["reg", str(root), "--list"]) == 0
     assert "3_outfit/e.png" in capsys.readouterr().out

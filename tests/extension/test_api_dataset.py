@@ -9,16 +9,16 @@ from lora_bakery.extension import api
 from lora_bakery.extension.jobs import JobQueue
 from lora_bakery.extension.tagger.tiny import write_tiny_tagger
 from tests.extension.dataset_ops.helpers import make_colour_dataset, make_dataset, tree_digest
-from tests.fakes.http import api_client
+from tests.fakes.http import api_client, local_gates
 
 BASE = "/bakery/v1/dataset"
 
 
 @pytest.fixture
-def client():
+def client(tmp_path):
     jobs = JobQueue()
     app = FastAPI()
-    api.mount(app, jobs, host_name="diffusers")
+    api.mount(app, jobs, host_name="diffusers", gates=local_gates(tmp_path))
     return jobs, api_client(app)
 
 

@@ -41,3 +41,12 @@ def api_client(app: Any) -> Any:
         return TestClient(app)
     except TypeError:  # starlette < 0.35 with httpx >= 0.28
         return _AsgiClient(app)
+
+
+def local_gates(*folders: Any) -> Any:
+    """``ApiGates`` of a loopback server without credentials that allows exactly ``folders``
+    (not the process-wide folders other tests opened in the UI)."""
+    from lora_bakery.extension.allowed_folders import AllowList
+    from lora_bakery.extension.api_gates import ApiGates
+
+    return ApiGates(allow=AllowList([str(f) for f in folders], session=lambda: []))

@@ -25,6 +25,7 @@ from .a1111 import (
     fifo_lock,
     hashes,
     infotext_utils,
+    paths_internal,
     processing,
     progress,
     script_callbacks,
@@ -41,7 +42,7 @@ SUBMODULES = {
     "fifo_lock": fifo_lock, "devices": devices, "shared_state": shared_state, "shared": shared, "progress": progress,
     "errors": errors, "call_queue": call_queue, "hashes": hashes, "sd_hijack": sd_hijack,
     "sd_hijack_clip": sd_hijack_clip, "sd_models": sd_models, "processing": processing,
-    "script_callbacks": script_callbacks, "infotext_utils": infotext_utils,
+    "script_callbacks": script_callbacks, "infotext_utils": infotext_utils, "paths_internal": paths_internal,
 }
 _MISSING = object()
 

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lora_bakery.extension.dataset.names import PlannedPaths
 from lora_bakery.extension.dataset.safety import Change, Plan
 from lora_bakery.extension.dataset.scan import ImageInfo, ScanResult
 from lora_bakery.trainer.data.buckets import BucketChoice, BucketManager, BucketSettings, Size
@@ -88,9 +89,14 @@ def plan_sort_into_buckets(result: ScanResult, buckets: DatasetBuckets) -> Plan:
     """Plan moving each image (and its caption) into ``<folder>/bucket_WxH/``.
 
     Kohya does not read subfolders, so this is for reviewing by bucket; undo puts everything back.
+    An image whose name is taken in its bucket folder (an earlier sort), or which shares its caption
+    with an image going to another bucket (``a.png`` + ``a.jpg``), is skipped with the reason; the
+    others still move.
     """
     plan = Plan("sort-buckets")
+    planned = PlannedPaths(result.root)
     images: dict[str, ImageInfo] = {im.path: im for _, im in result.images()}
+    moved_caption: dict[str, tuple[str, str]] = {}  # caption → (its bucket folder, the image it moved with)
     for row in buckets.rows:
         if row.choice.problem:
             plan.skipped.append((row.path, row.choice.problem))
@@ -98,14 +104,31 @@ def plan_sort_into_buckets(result: ScanResult, buckets: DatasetBuckets) -> Plan:
         w, h = row.choice.bucket
         parent, _, name = row.path.rpartition("/")
         dest_dir = f"{parent}/bucket_{w}x{h}" if parent else f"bucket_{w}x{h}"
-        plan.changes.append(Change(row.path, "move", new_path=f"{dest_dir}/{name}",
-                                   description=f"bucket {w}x{h} (kohya does not read subfolders: for review only)"))
+        dest = f"{dest_dir}/{name}"
         im = images.get(row.path)
-        if im is not None and im.caption is not None and im.caption.exists:
-            stem = name.rsplit(".", 1)[0]
-            cap = f"{parent}/{stem}{CAPTION_EXTENSION}" if parent else f"{stem}{CAPTION_EXTENSION}"
-            plan.changes.append(Change(cap, "move", new_path=f"{dest_dir}/{stem}{CAPTION_EXTENSION}",
-                                       description="caption follows its image"))
+        stem = name.rsplit(".", 1)[0]
+        cap = (f"{parent}/{stem}{CAPTION_EXTENSION}" if parent else f"{stem}{CAPTION_EXTENSION}") if (
+            im is not None and im.caption is not None and im.caption.exists) else None
+        cap_dest = f"{dest_dir}/{stem}{CAPTION_EXTENSION}"
+        if planned.exists(dest):
+            plan.skipped.append((row.path, f"{dest} already exists (an earlier sort?); undo it or move that file first"))
+            continue
+        if cap in moved_caption and moved_caption[cap][0] != dest_dir:
+            plan.skipped.append((row.path, f"shares its caption {cap} with {moved_caption[cap][1]}, which goes to "
+                                           f"{moved_caption[cap][0]}; rename one of them (scan: shared-caption)"))
+            continue
+        if cap is not None and cap not in moved_caption and planned.exists(cap_dest):
+            plan.skipped.append((row.path, f"{cap_dest} already exists; undo the earlier sort or move that file first"))
+            continue
+        plan.changes.append(Change(row.path, "move", new_path=dest,
+                                   description=f"bucket {w}x{h} (kohya does not read subfolders: for review only)"))
+        planned.remove(row.path)
+        planned.add(dest, row.path)
+        if cap is not None and cap not in moved_caption:
+            plan.changes.append(Change(cap, "move", new_path=cap_dest, description="caption follows its image"))
+            planned.remove(cap)
+            planned.add(cap_dest, row.path)
+            moved_caption[cap] = (dest_dir, row.path)
     return plan
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from lora_bakery.trainer.data.captions import caption_lines, split_trained_line
+
 #: Captions larger than this are not read whole for the facts (they are flagged anyway).
 READ_LIMIT = 1 << 20
 BOM = b"\xef\xbb\xbf"
@@ -70,9 +72,9 @@ def read_facts(path: str | os.PathLike, size: int) -> dict:
     except OSError as exc:
         return {"size": size, "error": str(exc)}
     text, enc = guess_decode(data)
-    first = text.splitlines()[0] if text.strip() else ""
+    first, rest = split_trained_line(text)
     tags = sum(1 for t in first.split(",") if t.strip())
-    lines = sum(1 for ln in text.splitlines() if ln.strip())
+    lines = 1 + sum(1 for ln in caption_lines(rest.lstrip("\r\n")) if ln.strip())  # line 1, then non-blank later lines
     return {"size": size, "tags": tags, "lines": lines, "encoding": enc, "bom": data.startswith(BOM)}
 
 
@@ -94,14 +96,18 @@ def caption_problems(info: CaptionInfo, max_bytes: int = 1024, max_tags: int = 8
         return [Problem("caption-unreadable", "caption file cannot be read.", "error")]
     if info.encoding not in ("utf-8", "utf-8-sig"):
         out.append(Problem("caption-encoding", f"caption is not UTF-8 (looks like {info.encoding}): kohya fails to read "
-                                               "it; rewrite it as UTF-8.", "error"))
+                                               "it; rewrite it as UTF-8 (caption operation 'rewrite-utf8').", "error"))
     if info.bom:
         out.append(Problem("caption-bom", "caption starts with a UTF-8 BOM that kohya keeps inside the first tag; "
-                                          "rewrite without it."))
+                                          "rewrite it without ('rewrite-utf8')."))
     if info.tags == 0:
         out.append(Problem("caption-empty", "caption is empty."))
-    if info.lines > 1:
-        out.append(Problem("caption-lines", f"caption has {info.lines} lines: kohya uses only the first.", "info"))
+    if info.lines > 1 and info.tags == 0:
+        out.append(Problem("caption-lines", f"line 1 is empty but {info.lines - 1} later line(s) hold text: kohya "
+                                            "trains only line 1, so none of it is trained; move it to line 1."))
+    elif info.lines > 1:
+        out.append(Problem("caption-lines", f"caption has {info.lines} lines: kohya trains only the first (the caption "
+                                            "tools edit line 1 and keep the others as they are).", "info"))
     if info.size > max_bytes:
         out.append(Problem("caption-huge", f"caption is {info.size:,} bytes (over {max_bytes:,}): the tagger probably "
                                            "went insane on a blurry image; check it."))

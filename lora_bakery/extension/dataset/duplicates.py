@@ -14,12 +14,14 @@ import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from lora_bakery.extension.dataset.imageprep import open_image, trim_box
+from lora_bakery.extension.dataset.names import PlannedPaths, name_groups
 from lora_bakery.extension.dataset.safety import Change, Plan
 from lora_bakery.trainer.data.folders import CAPTION_EXTENSION, DUPLICATES_DIR
 
@@ -229,8 +231,15 @@ def find_duplicates(root: str | os.PathLike, paths: Iterable[str], *, threshold:
     return report
 
 
+def _names(folder: str, extensions: list[str], base: str) -> list[str]:
+    return [f"{folder}{base}{ext}" for ext in extensions]
+
+
 def plan_move_duplicates(root: str | os.PathLike, report: DuplicateReport, *, include_similar: bool = False) -> Plan:
     """Move every non-keeper (and its caption) to ``<root>/_duplicates/<same relative path>``.
+
+    A name already taken there (an earlier run moved a file of that name) gets a ``_dup`` suffix,
+    image and caption alike, so one old file never blocks the move of the others.
 
     Args:
         root (`str | os.PathLike`): the training folder.
@@ -239,19 +248,33 @@ def plan_move_duplicates(root: str | os.PathLike, report: DuplicateReport, *, in
     """
     root = Path(os.path.abspath(root))
     plan = Plan("duplicates")
+    planned = PlannedPaths(root)
     moving = {p for g in report.groups if g.kind != "similar" or include_similar for p in g.others}
     kept_stems = {Path(m.path).with_suffix("").as_posix() for g in report.groups for m in g.members if m.path not in moving}
     for g in report.groups:
         if g.kind == "similar" and not include_similar:
             for p in g.others:
-                plan.skipped.append((p, f"similar to {g.keeper} (distance {g.distance}): review by hand"))
+                plan.skipped.append((p, f"similar to {g.keeper} (distance {g.distance}): review by hand, or move them "
+                                        "too (--include-similar; 'Also move similar')"))
             continue
         for p in g.others:
-            plan.changes.append(Change(p, "move", new_path=f"{DUPLICATES_DIR}/{p}",
-                                       description=f"{g.kind} of {g.keeper} (kept: larger or sharper)"))
             cap = Path(p).with_suffix(CAPTION_EXTENSION).as_posix()
+            moves_cap = (Path(p).with_suffix("").as_posix() not in kept_stems and (root / cap).is_file()
+                         and not any(c.path == cap for c in plan.changes))
+            src = Path(p)
+            folder = f"{DUPLICATES_DIR}/{src.parent.as_posix()}/" if src.parent.as_posix() != "." else f"{DUPLICATES_DIR}/"
+            exts = [src.suffix] + ([CAPTION_EXTENSION] if moves_cap else [])
+            group = planned.first_free(name_groups(src.stem, "dup", partial(_names, folder, exts)))
+            if group is None:
+                plan.skipped.append((p, f"no free name for it in {folder}; empty {DUPLICATES_DIR} first"))
+                continue
+            renamed = "" if group[0] == f"{DUPLICATES_DIR}/{p}" else f" ({DUPLICATES_DIR}/{p} was taken)"
+            plan.changes.append(Change(p, "move", new_path=group[0],
+                                       description=f"{g.kind} of {g.keeper} (kept: larger or sharper){renamed}"))
+            planned.add(group[0], p)
             if Path(p).with_suffix("").as_posix() in kept_stems:
                 plan.skipped.append((cap, f"caption also belongs to a kept image; left in place for {p}"))
-            elif (root / cap).is_file() and not any(c.path == cap for c in plan.changes):
-                plan.changes.append(Change(cap, "move", new_path=f"{DUPLICATES_DIR}/{cap}", description="its caption"))
+            elif moves_cap:
+                plan.changes.append(Change(cap, "move", new_path=group[1], description="its caption"))
+                planned.add(group[1], p)
     return plan

@@ -2,9 +2,12 @@
 
 The remover is anything with transparent-background's interface, ``remover.process(img, type="map")``
 returning a 3-channel grayscale map (PIL image or numpy array; reference/dataset-tools.md §4). The real
-one is built lazily by :func:`default_remover`, which installs the optional ``masks`` feature first
-(``lora_bakery.deps.ensure_installed``) and accepts a local checkpoint for offline use. Masks are
-written as ``<mask folder>/<image stem>.png`` — kohya matches masks by stem — and flagged when all
+one is built lazily by :func:`default_remover`, and accepts a local checkpoint for offline use. The
+optional ``masks`` feature (transparent-background) is installed only when the user asks for it
+(:func:`install_feature`: ``bakery doctor --install masks`` or the Masks section's install button),
+never by a preview or a dry run: without it :func:`default_remover` raises :class:`FeatureMissing`
+naming both. Masks are written as ``<mask folder>/<image stem>.png`` — kohya matches masks by stem —
+into a mask folder (``folders.is_mask_folder``: never scanned as a concept) and flagged when all
 black (nothing found) or mostly grey (the guide's "grey with holes": the remover was unsure).
 """
 
@@ -22,6 +25,11 @@ from PIL import Image
 
 from lora_bakery.extension.dataset.imageprep import open_image, thumbnail
 from lora_bakery.extension.dataset.safety import Change, Plan, Thumbnail
+from lora_bakery.trainer.data.folders import MASK_DIR, MASK_FOLDER_NAMES, in_mask_folder
+
+#: What the user runs (or presses) to install the optional masks feature.
+INSTALL_COMMAND = "bakery doctor --install masks"
+INSTALL_BUTTON = "Install the masks feature"
 
 #: A pixel is "grey" (neither clearly subject nor background) between these levels.
 GREY_LOW, GREY_HIGH = 32, 224
@@ -29,6 +37,28 @@ GREY_LOW, GREY_HIGH = 32, 224
 GREY_SHARE = 0.4
 #: Flag "all black" when less than this share of pixels is above GREY_LOW.
 BLACK_SHARE = 0.01
+
+
+class FeatureMissing(RuntimeError):
+    """The optional ``masks`` feature is not installed; the message names the command and the button."""
+
+
+def check_mask_dir(mask_dir: str) -> str:
+    """``mask_dir`` cleaned (``masks/10_chara``), refused when the scan and the trainer would take it for images.
+
+    Raises:
+        ValueError: an absolute path, ``..``, or no folder named ``masks``/``mask`` in it.
+    """
+    clean = str(mask_dir or MASK_DIR).strip().replace("\\", "/").strip("/")
+    parts = clean.split("/")
+    if os.path.isabs(str(mask_dir or "")) or ".." in parts or not clean:
+        raise ValueError(f"mask folder {mask_dir!r}: give a folder inside the training folder, e.g. 'masks' or "
+                         "'masks/10_chara'")
+    if not in_mask_folder(clean + "/x.png"):
+        raise ValueError(f"mask folder {clean!r}: only a folder named {' or '.join(sorted(MASK_FOLDER_NAMES))} is "
+                         "kept out of training (anything else would be scanned, tagged and trained as images); "
+                         f"use 'masks' or 'masks/{parts[0]}'")
+    return clean
 
 
 class Remover(Protocol):
@@ -113,7 +143,8 @@ def plan_masks(root: str | os.PathLike, images: Iterable[str], mask_dir: str, re
         if stem in stems:
             plan.skipped.append((rel, f"same name as {stems[stem]}: both would need mask {target}"))
         elif (root / target).exists() and not overwrite:
-            plan.skipped.append((rel, f"{target} already exists"))
+            plan.skipped.append((rel, f"{target} already exists (--overwrite or 'Overwrite existing masks' replaces "
+                                      "it, backed up)"))
         else:
             stems[stem] = rel
             try:
@@ -168,25 +199,25 @@ def check_checkpoint(ckpt: str | os.PathLike) -> None:
                          f"Use the official ckpt_base.pth / ckpt_fast.pth. Detail: {first[:200]}") from None
 
 
-def default_remover(ckpt: str | os.PathLike | None = None, mode: str = "base", *, log=None, device: str | None = None):
-    """The real transparent-background ``Remover``, installing the ``masks`` feature on first use.
+def default_remover(ckpt: str | os.PathLike | None = None, mode: str = "base", *, device: str | None = None):
+    """The real transparent-background ``Remover``; never installs anything (see :func:`install_feature`).
 
     Args:
         ckpt (`str | os.PathLike`, *optional*): a local ``ckpt_base.pth`` (offline use; skips the download).
         mode (`str`, *optional*, defaults to ``"base"``): ``base``, ``fast`` or ``base-nightly``.
-        log (`Callable[[str], None]`, *optional*): install progress lines.
         device (`str`, *optional*): e.g. ``"cpu"``; transparent-background's default picks CUDA first.
 
     Raises:
-        RuntimeError: the feature could not be installed (the message says why).
+        FeatureMissing: transparent-background is not installed (the message says how to install it).
     """
-    from lora_bakery import deps
+    import importlib.util
 
     if ckpt is not None:
         check_checkpoint(ckpt)
-    ok, detail = deps.ensure_installed("masks", log=log)
-    if not ok:
-        raise RuntimeError(f"background masks are unavailable: {detail}")
+    if importlib.util.find_spec("transparent_background") is None:
+        raise FeatureMissing(f"background masks need the optional 'masks' feature (transparent-background), which is "
+                             f"not installed; nothing was installed now. Install it with `{INSTALL_COMMAND}` or the "
+                             f"'{INSTALL_BUTTON}' button in Dataset → Masks, then preview again.")
     from transparent_background import Remover as TBRemover
 
     kwargs = {"mode": mode}
@@ -195,3 +226,23 @@ def default_remover(ckpt: str | os.PathLike | None = None, mode: str = "base", *
     if device is not None:
         kwargs["device"] = device
     return TBRemover(**kwargs)
+
+
+def install_plan() -> list[str]:
+    """The packages :func:`install_feature` would install now (missing ones only), for the user to read first."""
+    from lora_bakery import deps
+
+    return [r.dist for r in deps.missing(deps.requirements_for(["masks"]), lazy=None) if r.installable]
+
+
+def install_feature(log=None) -> tuple[bool, str]:
+    """Install the ``masks`` feature now: the explicit user action (CLI flag or tab button), never a preview.
+
+    Every installed package keeps its version (``deps.ensure_installed``'s rules).
+
+    Returns:
+        `tuple[bool, str]`: ``(usable, detail)``.
+    """
+    from lora_bakery import deps
+
+    return deps.ensure_installed("masks", log=log, retry=True)

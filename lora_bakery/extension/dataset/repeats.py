@@ -15,11 +15,13 @@ The rules are the guide's (reference/recipes.md "Steps, repeats, epochs"; lora-b
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 
 from lora_bakery.extension.dataset.safety import Change, Plan
-from lora_bakery.trainer.data.folders import concept_folder_name, parse_concept_folder
+from lora_bakery.trainer.data.folders import concept_folder_name, is_mask_folder, parse_concept_folder
 
 OPTIMIZERS = ("prodigy", "adamw")
 FAMILIES = ("sd15", "sdxl")
@@ -172,29 +174,62 @@ def balance(folders: list[FolderCount], recipe: Recipe = Recipe()) -> Balance:
     return Balance(recipe, rows, per_epoch, total, notes)
 
 
+#: A folder stepping aside during a chain of renames (``1_a → 3_a`` while ``3_a → 6_a``).
+TEMP_PREFIX = ".bakery-tmp-"
+
+
 def plan_renames(result: Balance) -> Plan:
     """Folder renames for the suggestion (undoable through :func:`~lora_bakery.extension.dataset.safety.undo`).
 
     A folder whose current name is another folder's new name first steps aside to a temporary name
-    (``1_a → 3_a`` while ``3_a → 6_a``), so no rename ever lands on an existing folder. A suggestion
-    that equals a folder left unchanged is refused by :func:`~lora_bakery.extension.dataset.safety.apply`.
+    (``1_a → 3_a`` while ``3_a → 6_a``), so no rename ever lands on an existing folder. A folder whose
+    suggestion is the name of a folder that keeps its name, or that another folder would also get, is
+    skipped with the reason; the other renames still happen.
     """
     plan = Plan("repeats")
     changing = [r for r in result.rows if r.new_name != r.folder]
+    staying = {r.folder.lower() for r in result.rows if r.new_name == r.folder}
     new_names = [r.new_name for r in changing]
     for r in changing:
         if new_names.count(r.new_name) > 1:
             plan.skipped.append((r.folder, f"another folder would also become '{r.new_name}'"))
-    changing = [r for r in changing if new_names.count(r.new_name) == 1]
+        elif r.new_name.lower() in staying:
+            plan.skipped.append((r.folder, f"'{r.new_name}' is another folder, which keeps its name; merge or "
+                                           "rename them by hand"))
+    changing = [r for r in changing if new_names.count(r.new_name) == 1 and r.new_name.lower() not in staying]
     targets = {r.new_name for r in changing}
     clash = [r for r in changing if r.folder in targets]  # in another folder's way: step aside first
     clash_ids = {id(r) for r in clash}
     for r in clash:
-        plan.changes.append(Change(r.folder, "rename", new_path=f".bakery-tmp-{r.folder}", description="temporary name"))
+        plan.changes.append(Change(r.folder, "rename", new_path=f"{TEMP_PREFIX}{r.folder}", description="temporary name"))
     for r in changing:
-        src = f".bakery-tmp-{r.folder}" if id(r) in clash_ids else r.folder
+        src = f"{TEMP_PREFIX}{r.folder}" if id(r) in clash_ids else r.folder
         plan.changes.append(Change(src, "rename", new_path=r.new_name,
                                    description=f"{r.repeats} repeats × {r.images} images = {r.steps_per_epoch} steps/epoch"))
+    return plan
+
+
+def follow_masks(plan: Plan, root: str | os.PathLike) -> Plan:
+    """Rename ``masks/<folder>`` along with each renamed concept folder, so per-concept masks keep matching.
+
+    A mask folder whose new name is already taken is left as it is, with a note in ``plan.skipped``
+    (the scan then lists its masks as orphans until it is renamed by hand).
+    """
+    base = Path(root)
+    tops = sorted(e.name for e in os.scandir(base) if e.is_dir() and is_mask_folder(e.name))
+    renamed = {c.path for c in plan.changes}
+    extra: list[Change] = []
+    for top in tops:
+        steps = [c for c in plan.changes if c.kind == "rename" and (base / top / c.path.removeprefix(TEMP_PREFIX)).is_dir()]
+        final = [c for c in steps if not c.new_path.startswith(TEMP_PREFIX)]  # type: ignore[union-attr]
+        blocked = [c for c in final if (base / top / c.new_path).exists() and c.new_path not in renamed]  # type: ignore[operator]
+        if blocked:
+            plan.skipped += [(f"{top}/{c.path.removeprefix(TEMP_PREFIX)}", f"{top}/{c.new_path} already exists; "
+                              "rename the mask folder by hand") for c in blocked]
+            continue
+        extra += [Change(f"{top}/{c.path}", "rename", new_path=f"{top}/{c.new_path}",
+                         description="its masks follow the concept folder") for c in steps]
+    plan.changes += extra
     return plan
 
 

@@ -5,7 +5,8 @@ every file it will touch into ``<root>/.bakery/backups/<timestamp>-<op>/`` with 
 then makes the changes one by one with atomic writes (temp file + ``os.replace``). If anything fails
 midway it rolls back what it did, so a plan is applied entirely or not at all. :func:`undo` restores
 the backed-up bytes exactly, removes created files and renames back — and refuses (unless forced)
-when a file changed after the apply, so an undo never destroys later edits.
+when a file changed after the apply, so an undo never destroys later edits. A forced undo is itself
+applied as a plan, so the later edits it replaces are backed up first and undoing it brings them back.
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ import re
 import shutil
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
 
+from lora_bakery.extension.dataset.plan import KINDS, Change, ChangeKind, Plan, Thumbnail, preview, summary
 from lora_bakery.trainer.atomic import write_bytes_atomic
 from lora_bakery.trainer.data.folders import BAKERY_DIR
 
-ChangeKind = Literal["write", "create", "rename", "move", "delete"]
-KINDS = ("write", "create", "rename", "move", "delete")
+__all__ = ["KINDS", "BackupRecord", "Change", "ChangeKind", "Plan", "SafetyError", "Thumbnail", "apply", "undo",
+           "list_backups", "load_backup", "preview", "prune_backups", "record_dict", "summary", "undo_message"]
 BACKUPS = "backups"
 MANIFEST = "manifest.json"
 #: Backups kept per training root by default (older ones are pruned after each apply).
@@ -34,64 +35,6 @@ KEEP_BACKUPS = 20
 
 class SafetyError(RuntimeError):
     """A plan that cannot be applied or undone as asked; the message says which file and why."""
-
-
-@dataclass(frozen=True)
-class Change:
-    """One change to one path (relative to the training root, or absolute inside it).
-
-    Args:
-        path (`str`): the file (or, for rename/move, file or folder) changed.
-        kind (`str`): ``write`` (replace an existing file's bytes), ``create`` (a new file), ``rename`` /
-            ``move`` (to ``new_path``; never over an existing path), ``delete`` (moved into the backup).
-        new_bytes (`bytes`, *optional*): the content for ``write`` and ``create``.
-        new_path (`str`, *optional*): the destination for ``rename`` and ``move``.
-        description (`str`): what and why, shown in the preview.
-    """
-
-    path: str
-    kind: ChangeKind
-    new_bytes: bytes | None = None
-    new_path: str | None = None
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown change kind {self.kind!r}; one of {', '.join(KINDS)}")
-        if self.kind in ("write", "create") and self.new_bytes is None:
-            raise ValueError(f"{self.kind} {self.path}: new_bytes is required")
-        if self.kind in ("rename", "move") and not self.new_path:
-            raise ValueError(f"{self.kind} {self.path}: new_path is required")
-
-
-@dataclass
-class Thumbnail:
-    """Before/after thumbnails (small PNG bytes) of one change, for the preview."""
-
-    path: str
-    before: bytes | None
-    after: bytes | None
-    label: str = ""
-
-
-@dataclass
-class Plan:
-    """What an operation would do. Nothing is touched until :func:`apply`.
-
-    Attributes:
-        op: a short operation name used in the backup folder (``convert-png``, ``repeats``…).
-        changes: applied in order.
-        skipped: ``(path, reason)`` for inputs the operation left alone, shown to the user.
-        thumbnails: optional before/after previews.
-    """
-
-    op: str
-    changes: list[Change] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    thumbnails: list[Thumbnail] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.changes)
 
 
 @dataclass
@@ -103,30 +46,11 @@ class BackupRecord:
     created: float
     status: str
     entries: list[dict]
+    later_edits: str = ""  # a forced undo: the backup holding the edits made after the apply
 
     @property
     def root(self) -> Path:
         return self.path.parent.parent.parent
-
-
-def preview(plan: Plan) -> list[dict]:
-    """Rows for the preview table: kind, path, new path, bytes, description (no file is touched)."""
-    rows = [{"kind": c.kind, "path": c.path, "new_path": c.new_path or "",
-             "bytes": len(c.new_bytes) if c.new_bytes is not None else None, "description": c.description}
-            for c in plan.changes]
-    rows += [{"kind": "skip", "path": p, "new_path": "", "bytes": None, "description": why} for p, why in plan.skipped]
-    return rows
-
-
-def summary(plan: Plan) -> str:
-    """One line: how many changes of each kind and how many inputs were skipped."""
-    counts: dict[str, int] = {}
-    for c in plan.changes:
-        counts[c.kind] = counts.get(c.kind, 0) + 1
-    parts = [f"{n} {k}" for k, n in counts.items()] or ["no changes"]
-    if plan.skipped:
-        parts.append(f"{len(plan.skipped)} skipped")
-    return f"{plan.op}: " + ", ".join(parts)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -169,6 +93,9 @@ def _check(plan: Plan, root: Path) -> list[tuple[Change, str, str | None]]:
         rel = _rel(root, c.path)
         new_rel = _rel(root, c.new_path) if c.new_path else None
         if c.kind == "create":
+            if rel in overlay and overlay[rel]:
+                raise SafetyError(f"{rel}: two changes of this {plan.op} plan create it; nothing was changed (a "
+                                  "planning bug: please report it with the preview)")
             if exists(rel):
                 raise SafetyError(f"{rel}: already exists; LoRA Bakery never overwrites a file when creating one")
             overlay[rel] = True
@@ -227,7 +154,12 @@ def apply(plan: Plan, root: str | os.PathLike, *, keep: int = KEEP_BACKUPS) -> B
     stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000_000:09d}"
     folder = backups_dir(root) / f"{stamp}-{_slug(plan.op)}"
     files = folder / "files"
-    files.mkdir(parents=True)
+    try:
+        files.mkdir(parents=True)
+    except OSError as exc:
+        raise SafetyError(f"{plan.op}: cannot write the backup into {backups_dir(root)} ({exc.strerror or exc}): the "
+                          "training folder is read-only for LoRA Bakery, so nothing was changed. Fix its permissions, "
+                          "or copy it somewhere writable.") from None
     entries: list[dict] = []
     # 1. back up every file whose bytes will be replaced or removed, and write the manifest first
     for i, (c, rel, new_rel) in enumerate(resolved):
@@ -307,7 +239,8 @@ def load_backup(backup: BackupRecord | str | os.PathLike) -> BackupRecord:
         m = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise SafetyError(f"{folder}: not a LoRA Bakery backup ({exc})") from exc
-    return BackupRecord(folder, m.get("op", "?"), float(m.get("created", 0)), m.get("status", "?"), m.get("entries", []))
+    return BackupRecord(folder, m.get("op", "?"), float(m.get("created", 0)), m.get("status", "?"), m.get("entries", []),
+                        m.get("later_edits", ""))
 
 
 def undo(backup: BackupRecord | str | os.PathLike, *, force: bool = False) -> BackupRecord:
@@ -315,8 +248,10 @@ def undo(backup: BackupRecord | str | os.PathLike, *, force: bool = False) -> Ba
 
     Args:
         backup (`BackupRecord | str | os.PathLike`): from :func:`apply` or :func:`list_backups`.
-        force (`bool`, *optional*, defaults to False): undo even files edited after the apply (their later
-            edits are lost; without ``force`` that is refused with the list of such files).
+        force (`bool`, *optional*, defaults to False): undo even files edited after the apply. Their later
+            edits are first backed up (the undo runs as a plan of its own, see :func:`_forced_undo`), so
+            undoing the undo restores them; ``later_edits`` names that backup. Without ``force`` such an
+            undo is refused with the list of the files.
 
     Returns:
         `BackupRecord`: with status ``undone``.
@@ -355,7 +290,11 @@ def undo(backup: BackupRecord | str | os.PathLike, *, force: bool = False) -> Ba
             overlay[e["new_path"]], overlay[rel] = False, True
     if changed and not force:
         raise SafetyError("undo refused, these changed after the apply: " + "; ".join(changed)
-                          + ". Nothing was touched; use force to undo anyway.")
+                          + ". Nothing was touched. To undo anyway (your later edits are backed up first, and undoing "
+                          "the undo brings them back): bakery dataset undo ROOT --force, or tick 'force' in "
+                          "Dataset → Backups.")
+    if changed:
+        return _forced_undo(rec)
     problems = _revert(root, rec.path, reversed(rec.entries))
     m = json.loads((rec.path / MANIFEST).read_text(encoding="utf-8"))
     m["status"] = "undone" if not problems else "undo-incomplete"
@@ -364,6 +303,53 @@ def undo(backup: BackupRecord | str | os.PathLike, *, force: bool = False) -> Ba
     if problems:
         raise SafetyError("undo incomplete: " + "; ".join(problems))
     return load_backup(rec.path)
+
+
+def _forced_undo(rec: BackupRecord) -> BackupRecord:
+    """Undo ``rec`` over later edits: as a plan of its own, applied (backed up, all or nothing) like any other."""
+    root = rec.root
+    plan = Plan(f"undo-{rec.op}")
+    state: dict[str, bool] = {}
+
+    def exists(rel: str) -> bool:
+        return state[rel] if rel in state else os.path.lexists(root / rel)
+
+    for e in reversed(rec.entries):
+        kind, rel = e["kind"], e["path"]
+        if kind == "create":
+            if exists(rel):
+                plan.changes.append(Change(rel, "delete", description=f"undo {rec.op}: remove the file it created"))
+                state[rel] = False
+        elif kind in ("write", "delete") and e.get("backup"):
+            data = (rec.path / "files" / e["backup"]).read_bytes()
+            plan.changes.append(Change(rel, "write" if exists(rel) else "create", data,
+                                       description=f"undo {rec.op}: restore the bytes from before it"))
+            state[rel] = True
+        elif kind in ("rename", "move"):
+            if not exists(e["new_path"]) or exists(rel):
+                raise SafetyError(f"undo refused even with force: cannot move {e['new_path']} back to {rel} "
+                                  "(one is missing or the other is taken). Nothing was touched.")
+            plan.changes.append(Change(e["new_path"], kind, new_path=rel, description=f"undo {rec.op}: move back"))
+            state[e["new_path"]], state[rel] = False, True
+    later = apply(plan, root, keep=0)
+    m = json.loads((rec.path / MANIFEST).read_text(encoding="utf-8"))
+    m.update(status="undone", undone=time.time(), later_edits=later.path.name)
+    _write_manifest(rec.path, m)
+    return load_backup(rec.path)
+
+
+def undo_message(rec: BackupRecord, again: str) -> str:
+    """What an undo did, in one line (names the backup of the later edits after a forced undo).
+
+    Args:
+        rec (`BackupRecord`): what :func:`undo` returned.
+        again (`str`): how the user undoes the newest change where they are (a command or a button).
+    """
+    text = f"Undone: {rec.path.name} ({rec.op}, {len(rec.entries)} change(s) restored)."
+    if rec.later_edits:
+        text += (f" The edits made after it were backed up first in {rec.later_edits}; {again} brings them back "
+                 "(it undoes this undo).")
+    return text
 
 
 def _final(rel: str, later: list[dict]) -> str:

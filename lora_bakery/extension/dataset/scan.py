@@ -4,6 +4,7 @@ Only image headers are read (well-formed PNG/JPEG by ``headers.py``'s parsers, e
 ``Image.open``; pixels are never decoded), plus the file's last bytes to catch truncated downloads. Results are cached in ``<root>/.bakery/scan-cache.json``
 keyed by each file's (mtime_ns, size), so a warm rescan costs one ``stat`` per file. The cache stores
 facts; problems are derived from the facts and the current :class:`ScanOptions` every time.
+Mask folders (``masks/``) are never concepts; ``maskcheck`` checks every image against its mask.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from PIL import Image
 from lora_bakery.extension.dataset import captionfacts
 from lora_bakery.extension.dataset.captionfacts import CaptionInfo, Problem
 from lora_bakery.extension.dataset.headers import exif_orientation, fast_facts, has_alpha
+from lora_bakery.extension.dataset.maskcheck import MaskFolder, check_masks
 from lora_bakery.extension.dataset.safety import atomic_write_bytes
 from lora_bakery.trainer.data.folders import (
     BAKERY_DIR,
@@ -33,7 +35,7 @@ from lora_bakery.trainer.data.folders import problems as folder_problems
 from lora_bakery.trainer.data.pixels import tail_ok as _tail_ok  # the trainer's own end-marker check
 
 CACHE_NAME = "scan-cache.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: caption "lines" counts line 1 plus the non-blank lines after it
 _FAST_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg"})
 _16BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}
 
@@ -102,6 +104,7 @@ class ScanResult:
     root: Path
     folders: list[FolderInfo]
     problems: list[Problem] = field(default_factory=list)
+    mask_folders: list[MaskFolder] = field(default_factory=list)
     cache_hits: int = 0
     cache_misses: int = 0
     seconds: float = 0.0
@@ -209,13 +212,13 @@ def image_problems(d: dict) -> list[Problem]:
                                         "re-download or re-save it.", "error"))
     if d.get("orientation", 1) != 1:
         out.append(Problem("exif-rotation", f"EXIF orientation {d['orientation']}: kohya ignores it and trains on "
-                                            "the unrotated pixels; 'convert to PNG' applies the rotation.", "warning"))
+                                            "the unrotated pixels; 'convert-png' (Convert to PNG) applies the rotation.", "warning"))
     if d.get("alpha"):
         out.append(Problem("alpha", "has transparency: kohya trains on whatever colour hides under it; "
-                                    "remove alpha onto white.", "warning"))
+                                    "run 'remove-alpha' (onto white).", "warning"))
     if d.get("frames", 1) > 1:
-        out.append(Problem("animated", f"{d['frames']} frames: kohya trains on the first only; 'convert to PNG' "
-                                       "saves every frame.", "warning"))
+        out.append(Problem("animated", f"{d['frames']} frames: kohya trains on the first only; 'convert-png' "
+                                       "(Convert to PNG) saves every frame.", "warning"))
     if d.get("mode") in _16BIT_MODES:
         out.append(Problem("16-bit", f"mode {d['mode']}: the trainer scales it to 8 bits exactly as 'convert-png' "
                                      "does (kohya's plain convert('RGB') would clip it to white).", "info"))
@@ -237,11 +240,11 @@ def _load_cache(root: Path) -> dict:
             return data
     except (OSError, ValueError):
         pass
-    return {"version": CACHE_VERSION, "images": {}, "captions": {}}
+    return {"version": CACHE_VERSION, "images": {}, "captions": {}, "masks": {}}
 
 
-def _save_cache(root: Path, images: dict, captions: dict) -> None:
-    data = {"version": CACHE_VERSION, "images": images, "captions": captions}
+def _save_cache(root: Path, images: dict, captions: dict, masks: dict) -> None:
+    data = {"version": CACHE_VERSION, "images": images, "captions": captions, "masks": masks}
     try:
         atomic_write_bytes(cache_path(root), json.dumps(data, separators=(",", ":")).encode("utf-8"))
     except OSError:  # a read-only dataset is still scannable, just not cached
@@ -284,9 +287,10 @@ def scan(root: str | os.PathLike, options: ScanOptions = ScanOptions(), *, use_c
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: not a folder")
     cache = _load_cache(root) if use_cache else {"images": {}, "captions": {}}
-    old_img, old_cap = cache["images"], cache["captions"]
+    old_img, old_cap, old_mask = cache["images"], cache["captions"], cache.get("masks", {})
     new_img: dict = {}
     new_cap: dict = {}
+    new_mask: dict = {}
     result = ScanResult(root, [])
     root_images, root_files, subdirs = _folder_entries(root)
     todo = [(root, "", root_images, root_files)]
@@ -358,8 +362,9 @@ def scan(root: str | os.PathLike, options: ScanOptions = ScanOptions(), *, use_c
     if not any(f.repeats for f in result.folders):
         result.problems.append(Problem("no-concepts", "no folder named 'N_name' (e.g. '10_mychar'): kohya would find "
                                                       "no data.", "warning"))
-    if use_cache and (new_img != old_img or new_cap != old_cap):
-        _save_cache(root, new_img, new_cap)
+    result.mask_folders = check_masks(result, old_mask, new_mask)
+    if use_cache and (new_img != old_img or new_cap != old_cap or new_mask != old_mask):
+        _save_cache(root, new_img, new_cap, new_mask)
     if progress is not None:
         progress.end()
     result.seconds = time.perf_counter() - t0

@@ -5,6 +5,10 @@ edits (triggers, remove, replace …) become one ``TagOp``; dataset-level ones (
 synonyms, prune, useless) first propose :class:`~lora_bakery.extension.dataset.tags.rules.Rule`
 objects, which the preview lists with their counts; ``params["skip_rules"]`` (rule descriptions)
 drops the ones the user disagrees with. The result is a ``Plan`` for ``safety.apply``.
+
+Every operation and filter works on line 1 of a caption file, the line the trainer reads
+(``trainer.data.captions.split_trained_line``); the other lines are written back byte for byte, and
+the preview's (old, new) texts are whole files.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from lora_bakery.extension.dataset.tags.defaults import SynonymTable, synonym_ta
 from lora_bakery.extension.dataset.tags.parse import split_tags
 from lora_bakery.extension.dataset.tags.rules import Rule, apply_rules
 from lora_bakery.extension.dataset_ops.captions import CaptionSet, plan_caption_texts, plan_rewrite_utf8
+from lora_bakery.trainer.data.captions import join_trained_line, split_trained_line
 
 #: Operation name → one line for ``--help`` and the UI.
 CAPTION_OPS: dict[str, str] = {
@@ -45,7 +50,7 @@ class CaptionPreview:
     Attributes:
         op (`str`): the operation name.
         plan (`Plan`): caption writes (nothing applied yet).
-        changed (`dict[str, tuple[str, str]]`): image key → (old, new) text.
+        changed (`dict[str, tuple[str, str]]`): image key → (old, new) text of the whole caption file.
         rules (`list[Rule]`): the proposed rules (rule operations), with counts, before ``skip_rules``.
         keys (`list[str]`): the filtered set the operation ran on.
         notes (`list[str]`): things to tell the user (the outfit trigger chosen …).
@@ -129,7 +134,8 @@ def _rules(op: str, lists: list[list[str]], params: Mapping[str, Any], notes: li
         return prune.useless_rules(lists, patterns), []
     if op == "prune-traits":
         if not trigger:
-            raise ValueError("prune-traits: give the character trigger (e.g. 'chara_name')")
+            raise ValueError("prune-traits: give the character trigger, e.g. 'chara_name' (--trigger; the 'Trigger "
+                             "that absorbs pruned tags' box)")
         cats = trait_categories()
         chosen = as_list(params.get("categories")) or [n for n, c in cats.items() if c.default]
         unknown = [c for c in chosen if c not in cats]
@@ -150,9 +156,11 @@ def _rules(op: str, lists: list[list[str]], params: Mapping[str, Any], notes: li
         if not trigger:
             name = prune.outfit_trigger_name(pieces)
             if not name:
-                raise ValueError("prune-outfit: no outfit pieces found; list them, or lower min_share")
+                raise ValueError("prune-outfit: no outfit pieces found; list them (--pieces; the 'Outfit pieces' box), "
+                                 "or lower --min-share")
             trigger = [name]
-            notes.append(f"outfit trigger: {name} (give 'trigger' to choose another)")
+            notes.append(f"outfit trigger: {name} (choose another with --trigger, or the 'Trigger that absorbs pruned "
+                         "tags' box)")
         return prune.outfit_rules(lists, pieces, trigger=trigger[0]), trigger
     raise ValueError(f"unknown caption operation {op!r}")
 
@@ -161,17 +169,17 @@ def _simple_op(op: str, params: Mapping[str, Any], lists: Sequence[list[str]]) -
     if op == "add-triggers":
         triggers = as_list(params.get("triggers") or params.get("trigger"))
         if not triggers:
-            raise ValueError("add-triggers: give at least one trigger tag")
+            raise ValueError("add-triggers: give at least one trigger tag (--triggers; the 'Trigger tag(s)' box)")
         return edit.add_triggers(triggers, bool(params.get("separator", True)))
     if op == "remove-tags":
         patterns = as_list(params.get("patterns") or params.get("tags"))
         if not patterns:
-            raise ValueError("remove-tags: give the tags or patterns to remove")
+            raise ValueError("remove-tags: give the tags or patterns to remove (--patterns; the 'Tags / patterns' box)")
         return edit.remove_tags(patterns)
     if op == "replace-tags":
         mapping = parse_mapping(params.get("mapping"))
         if not mapping:
-            raise ValueError("replace-tags: give 'old=new' pairs")
+            raise ValueError("replace-tags: give 'old=new' pairs (--mapping; the 'Pairs' box)")
         return edit.replace_tags(mapping)
     if op == "dedupe-tags":
         return edit.deduplicate(bool(params.get("loose", True)))
@@ -205,13 +213,14 @@ def preview_caption_op(captions: CaptionSet, op: str, params: Mapping[str, Any] 
     params = dict(params or {})
     if op not in CAPTION_OPS:
         raise ValueError(f"unknown caption operation {op!r}; one of {', '.join(CAPTION_OPS)}")
-    lists_all = parse_dataset(captions.texts)
+    lines_all = captions.trained_lines()
+    lists_all = parse_dataset(lines_all)
     keys = filter_keys(lists_all, params)
     if op == "rewrite-utf8":
         return CaptionPreview(op, plan_rewrite_utf8(captions, keys), keys=keys)
     create = bool(params.get("create_missing", False))
     editable = [k for k in keys if captions.editable(k) is None and (create or k not in captions.missing)]
-    texts = {k: captions.texts[k] for k in editable}
+    texts = {k: lines_all[k] for k in editable}
     lists = [lists_all[k] for k in editable]
     notes: list[str] = []
     rules: list[Rule] = []
@@ -225,19 +234,21 @@ def preview_caption_op(captions: CaptionSet, op: str, params: Mapping[str, Any] 
             operation = apply_rules(kept)
     else:
         operation = _simple_op(op, params, lists)
-    changed = apply_to_dataset(texts, operation)
+    changed = {k: (captions.texts[k], join_trained_line(new, split_trained_line(captions.texts[k])[1]))
+               for k, (_old, new) in apply_to_dataset(texts, operation, lists_all).items()}
     plan = plan_caption_texts(captions, {k: new for k, (_old, new) in changed.items()}, op)
     plan.skipped += [(captions.files.get(k, k), why) for k in keys if (why := captions.editable(k))]
     if not create:
         missing = [k for k in keys if k in captions.missing and captions.editable(k) is None]
-        plan.skipped += [(captions.files.get(k, k), "no caption file (tag it first, or set create_missing)")
+        plan.skipped += [(captions.files.get(k, k), "no caption file: tag it first, or also create missing captions "
+                                                           "(--create-missing; 'Also create missing captions')")
                          for k in missing]
     return CaptionPreview(op, plan, changed, rules, keys, notes)
 
 
 def caption_text_after(old: str, new: str) -> str:
-    """A one-line diff of two caption texts: ``-removed +added`` tags (for previews)."""
-    a, b = split_tags(old), split_tags(new)
+    """A one-line diff of two caption texts' trained lines: ``-removed +added`` tags (for previews)."""
+    a, b = split_tags(split_trained_line(old)[0]), split_tags(split_trained_line(new)[0])
     gone = [t for t in a if t not in b]
     added = [t for t in b if t not in a]
     parts = [f"-{t}" for t in gone] + [f"+{t}" for t in added]

@@ -17,6 +17,7 @@ from pathlib import Path
 from lora_bakery.extension.dataset.captionfacts import BOM, guess_decode
 from lora_bakery.extension.dataset.safety import Change, Plan
 from lora_bakery.extension.dataset.scan import ScanResult
+from lora_bakery.trainer.data.captions import split_trained_line
 from lora_bakery.trainer.data.folders import CAPTION_EXTENSION
 
 #: Captions larger than this are not loaded into the editor (they are flagged by the scan).
@@ -48,6 +49,10 @@ class CaptionSet:
     shared: dict[str, str] = field(default_factory=dict)
     unreadable: dict[str, str] = field(default_factory=dict)
 
+    def trained_lines(self) -> dict[str, str]:
+        """Image key → line 1 of its caption: what the trainer reads, and what tag edits and filters see."""
+        return {k: split_trained_line(t)[0] for k, t in self.texts.items()}
+
     def editable(self, key: str) -> str | None:
         """Why ``key``'s caption must not be batch-edited, or ``None`` when it may be."""
         if key in self.shared:
@@ -56,7 +61,7 @@ class CaptionSet:
             return self.unreadable[key]
         enc = self.encodings.get(key)
         if enc is not None and enc not in UTF8:
-            return f"caption is not UTF-8 (looks like {enc}); use 'rewrite as UTF-8' first"
+            return f"caption is not UTF-8 (looks like {enc}); run the caption operation 'rewrite-utf8' first"
         return None
 
 

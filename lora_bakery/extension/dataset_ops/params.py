@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lora_bakery.extension.dataset.scan import ScanResult
+from lora_bakery.trainer.data.folders import in_mask_folder
 
 
 def num(params: Mapping[str, Any], name: str, default: float, kind: type = float) -> Any:
@@ -48,9 +49,21 @@ def flag(params: Mapping[str, Any], name: str, default: bool = False) -> bool:
 
 
 def image_paths(params: Mapping[str, Any], result: ScanResult, keep: Callable[[Any], bool]) -> list[str]:
-    """The images to work on: ``params["paths"]`` when given, else every usable scanned image ``keep`` accepts."""
+    """The images to work on: ``params["paths"]`` when given, else every usable scanned image ``keep`` accepts.
+
+    The scan never lists mask folders (``masks/``); a path given inside one is refused, so no image
+    tool converts, pads, tags or moves a mask.
+
+    Raises:
+        ValueError: a given path lies inside a mask folder (the message names it).
+    """
     given = params.get("paths")
     if given:
         items = [given] if isinstance(given, str) else list(given)
-        return [os.path.relpath(p, result.root) if os.path.isabs(p) else str(p) for p in items]
+        rel = [os.path.relpath(p, result.root) if os.path.isabs(p) else str(p) for p in items]
+        masks = [p for p in rel if in_mask_folder(p)]
+        if masks:
+            raise ValueError(f"{', '.join(masks[:5])}: inside a mask folder; masks are not training images, so the "
+                             "image tools leave them alone (remake masks with the Masks tool)")
+        return rel
     return [im.path for _f, im in result.images() if im.usable and keep(im)]

@@ -18,7 +18,7 @@ from typing import Any
 from lora_bakery.extension.dataset import safety
 from lora_bakery.extension.dataset.safety import BackupRecord, Plan, SafetyError
 from lora_bakery.extension.dataset.scan import ScanResult, scan
-from lora_bakery.extension.dataset_ops import caption_ops
+from lora_bakery.extension.dataset_ops import caption_ops, report
 from lora_bakery.extension.dataset_ops.captions import load_captions
 from lora_bakery.extension.dataset_ops.params import color, flag, image_paths, num
 
@@ -172,7 +172,7 @@ def repeats_table(result: ScanResult, params: Mapping[str, Any]) -> Any:
 
 
 def _repeats(root: Path, result: ScanResult, params: Mapping[str, Any], progress: Any) -> Preview:
-    from lora_bakery.extension.dataset.repeats import plan_renames
+    from lora_bakery.extension.dataset.repeats import follow_masks, plan_renames
 
     bal = repeats_table(result, params)
     rows = [{"folder": r.folder, "images": r.images, "role": r.role, "repeats": r.repeats, "new_name": r.new_name,
@@ -180,18 +180,17 @@ def _repeats(root: Path, result: ScanResult, params: Mapping[str, Any], progress
              "optimizer_steps_per_epoch": r.optimizer_steps_per_epoch, "notes": r.notes} for r in bal.rows]
     extra = {"rows": rows, "main_per_epoch": bal.main_per_epoch, "main_total": bal.main_total,
              "epochs": bal.recipe.epochs}
-    return Preview("repeats", plan_renames(bal), list(bal.notes), extra)
+    return Preview("repeats", follow_masks(plan_renames(bal), root), list(bal.notes), extra)
 
 
 def _masks(root: Path, result: ScanResult, params: Mapping[str, Any], progress: Any) -> Preview:
-    from lora_bakery.extension.dataset.masks import default_remover, plan_masks
+    from lora_bakery.extension.dataset.masks import check_mask_dir, default_remover, plan_masks
 
+    mask_dir = check_mask_dir(str(params.get("mask_dir") or ""))
     remover = params.get("remover")  # a Python caller (tests) may pass a remover object
     if remover is None:
-        remover = default_remover(params.get("ckpt") or None, str(params.get("mode") or "base"),
-                                  log=getattr(progress, "log", None))
-    mask_dir = str(params.get("mask_dir") or "masks").strip("/")
-    images = [p for p in image_paths(params, result, lambda im: True) if not p.startswith(mask_dir + "/")]
+        remover = default_remover(params.get("ckpt") or None, str(params.get("mode") or "base"))
+    images = image_paths(params, result, lambda im: True)
     plan, results = plan_masks(root, images, mask_dir, remover, overwrite=flag(params, "overwrite"),
                                progress=progress)
     flagged = [{"image": r.image, "mask": r.mask, "flags": r.flags, "coverage": round(r.coverage, 3)}
@@ -204,7 +203,8 @@ def _caption_planner(op: str) -> Planner:
         cp = caption_ops.preview_caption_op(load_captions(result), op, params)
         rules = [{"rule": r.describe(), "kind": r.kind, "count": r.count, "reason": r.reason} for r in cp.rules]
         diffs = {k: caption_ops.caption_text_after(old, new) for k, (old, new) in cp.changed.items()}
-        extra = {"rules": rules, "filtered": len(cp.keys), "changed": len(cp.changed), "diffs": diffs}
+        extra = {"rules": rules, "filtered": len(cp.keys), "changed": len(cp.changed), "diffs": diffs,
+                 "captions": report.caption_texts(root, cp.plan)}
         return Preview(op, cp.plan, cp.notes, extra)
 
     return plan
@@ -218,7 +218,8 @@ def _tag(root: Path, result: ScanResult, params: Mapping[str, Any], progress: An
     run, plan = tag_dataset(images, settings, progress=progress)
     notes = list(run.notes) + (["interrupted: the plan covers the images tagged so far"] if run.interrupted else [])
     extra = {"tagged": len(run.results), "skipped": len(run.skipped), "seconds": round(run.seconds, 2),
-             "tags": sorted({t for r in run.results for t in r.tags}), "interrupted": run.interrupted}
+             "tags": sorted({t for r in run.results for t in r.tags}), "interrupted": run.interrupted,
+             "captions": report.caption_texts(root, plan, settings.caption_extension)}
     return Preview("tag", plan, notes, extra)
 
 
@@ -261,11 +262,27 @@ OPERATIONS: dict[str, tuple[Planner, str]] = {
 }
 
 
+def folder_problem(root: str | os.PathLike) -> str | None:
+    """Why ``root`` is not a usable training folder (missing, a file, empty text), or ``None``."""
+    text = os.fspath(root).strip() if root is not None else ""
+    if not text:
+        return "no training folder given: enter the folder holding the N_name concept folders"
+    path = Path(os.path.abspath(os.path.expanduser(text)))
+    if path.is_file():
+        from lora_bakery.trainer.data.folders import parse_concept_folder
+
+        hint = f" (for this file: {path.parent.parent})" if parse_concept_folder(path.parent.name)[0] else ""
+        return f"{path} is a file, not a folder: give the training folder holding the N_name concept folders{hint}"
+    if not path.is_dir():
+        return f"training folder {path} does not exist (give the folder holding the N_name concept folders)"
+    return None
+
+
 def _root(root: str | os.PathLike) -> Path:
-    path = Path(os.path.abspath(os.path.expanduser(str(root)))) if str(root).strip() else None
-    if path is None or not path.is_dir():
-        raise ValueError(f"training folder {root!r} does not exist (give the folder holding the N_name folders)")
-    return path
+    problem = folder_problem(root)
+    if problem:
+        raise ValueError(problem)
+    return Path(os.path.abspath(os.path.expanduser(os.fspath(root).strip())))
 
 
 def preview(root: str | os.PathLike, op: str, params: Mapping[str, Any] | None = None, *,

@@ -6,7 +6,9 @@ three show the same numbers.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from lora_bakery.extension.dataset.scan import ScanResult
@@ -51,6 +53,7 @@ def scan_dict(result: ScanResult, problem_limit: int | None = 1000) -> dict[str,
         "folders": folder_rows(result),
         "problems": problems[:problem_limit] if problem_limit else problems,
         "problem_counts": dict(levels),
+        "mask_folders": [{"path": m.path, "masks": m.masks, "serves": m.serves} for m in result.mask_folders],
         "cache_hits": result.cache_hits,
         "cache_misses": result.cache_misses,
         "seconds": round(result.seconds, 3),
@@ -69,6 +72,10 @@ def scan_markdown(result: ScanResult) -> str:
         f"scanned in {result.seconds:.2f} s ({result.cache_hits} cached, {result.cache_misses} read).",
         f"Steps per epoch (repeats × usable images): **{sum(r['steps_per_epoch'] for r in rows)}**.",
     ]
+    if result.mask_folders:
+        where = ", ".join(f"`{m.path}/` ({m.masks} masks" + (f" for {', '.join(m.serves)})" if m.serves else ")")
+                          for m in result.mask_folders)
+        lines.append(f"Mask folders (never trained as images; checked against the images): {where}.")
     if problems:
         by_level = ", ".join(f"{n} {level}(s)" for level, n in sorted(levels.items()))
         top = ", ".join(f"`{c}` ×{n}" for c, n in codes.most_common(8))
@@ -76,6 +83,48 @@ def scan_markdown(result: ScanResult) -> str:
     else:
         lines.append("No problems found.")
     return "\n\n".join(lines)
+
+
+def caption_texts(root: str | os.PathLike, plan: Any, extension: str = ".txt",
+                  limit: int | None = 500) -> list[dict[str, Any]]:
+    """Whole before/after texts (every line) of a plan's caption writes, for previews.
+
+    Args:
+        root (`str | os.PathLike`): the training folder (plan paths are relative to it, or absolute).
+        plan (`Plan`): the operation's plan.
+        extension (`str`, *optional*): caption extension.
+        limit (`int`, *optional*): at most this many (None: all).
+
+    Returns:
+        `list[dict]`: ``{"path", "before", "after"}``; ``before`` is None for a caption file the plan creates.
+    """
+    out: list[dict[str, Any]] = []
+    for c in plan.changes:
+        if c.new_bytes is None or not c.path.endswith(extension):
+            continue
+        if limit is not None and len(out) >= limit:
+            break
+        before = None
+        if c.kind == "write":
+            try:
+                before = (Path(root) / c.path).read_bytes().decode("utf-8", "replace")
+            except OSError:
+                before = None
+        out.append({"path": c.path, "before": before, "after": c.new_bytes.decode("utf-8", "replace")})
+    return out
+
+
+def format_caption_texts(rows: list[dict[str, Any]]) -> str:
+    """Before/after blocks, every line of each caption shown (``-`` before, ``+`` after, line 1 is trained)."""
+    from lora_bakery.trainer.data.captions import caption_lines
+
+    out: list[str] = []
+    for r in rows:
+        out.append(f"{r['path']}:")
+        if r["before"] is not None:
+            out += [f"  - {ln}" for ln in caption_lines(r["before"]) or [""]]
+        out += [f"  + {ln}" for ln in caption_lines(r["after"]) or [""]]
+    return "\n".join(out)
 
 
 def table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> tuple[list[str], list[list[Any]]]:

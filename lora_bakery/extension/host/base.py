@@ -100,6 +100,31 @@ class GeneratedImage:
     infotext: str = ""
 
 
+
+@dataclass(frozen=True)
+class ServerFacts:
+    """How the host's web server was started: who may reach it and with which credentials.
+
+    Facts only; ``extension/api_gates.py`` decides what they mean for the ``/bakery/v1`` routes.
+
+    Attributes:
+        api_auth (`str`, *optional*): the API credentials as given (A1111 ``--api-auth``: ``u:p,u2:p2``).
+        listen (`bool`): ``--listen`` (binds 0.0.0.0).
+        share (`bool`): ``--share`` (a public gradio link).
+        ngrok (`bool`): ``--ngrok`` (a public tunnel).
+        server_name (`str`, *optional*): ``--server-name``.
+        insecure_extension_access (`bool`): ``--enable-insecure-extension-access``.
+        data_folders (`tuple[str, ...]`): the host's own data folders (Lora models, outputs).
+    """
+
+    api_auth: str | None = None
+    listen: bool = False
+    share: bool = False
+    ngrok: bool = False
+    server_name: str | None = None
+    insecure_extension_access: bool = False
+    data_folders: tuple[str, ...] = ()
+
 @runtime_checkable
 class Progress(Protocol):
     """How long work reports progress and learns it should stop.

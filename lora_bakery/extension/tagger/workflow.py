@@ -13,11 +13,12 @@ from pathlib import Path
 
 from lora_bakery.extension.dataset.safety import Plan
 from lora_bakery.extension.host.base import Progress
-from lora_bakery.extension.tagger.captions import WriteMode, caption_path, plan_captions
+from lora_bakery.extension.tagger.captions import SKIP_EXISTS, WriteMode, caption_path, plan_captions
 from lora_bakery.extension.tagger.engine import TagRun, tag_images
 from lora_bakery.extension.tagger.models import DEFAULT_TAGGER, resolve_model
 from lora_bakery.extension.tagger.postprocess import FormatOptions, Thresholds
 from lora_bakery.extension.tagger.session import TaggerModel, load_tagger
+from lora_bakery.trainer.data.captions import split_trained_line
 
 
 @dataclass
@@ -87,10 +88,12 @@ def load_taggers(settings: TagSettings) -> list[TaggerModel]:
 
 
 def _has_caption(image: Path, extension: str) -> bool:
+    """Whether the line the trainer reads (line 1) holds any text (skip mode leaves such captions alone)."""
     try:
-        return bool(caption_path(image, extension).read_bytes().strip())
+        text = caption_path(image, extension).read_bytes().decode("utf-8-sig", "replace")
     except OSError:
         return False
+    return bool(split_trained_line(text)[0].strip())
 
 
 def tag_dataset(
@@ -124,6 +127,6 @@ def tag_dataset(
         workers=settings.workers, progress=progress,
     )
     plan = plan_captions({r.path: r.tags for r in run.results}, settings.mode, extension=settings.caption_extension)
-    exists = [(str(caption_path(p, settings.caption_extension)), "caption exists (skip mode)") for p in already]
+    exists = [(str(caption_path(p, settings.caption_extension)), SKIP_EXISTS) for p in already]
     plan.skipped = exists + plan.skipped + [(str(p), why) for p, why in run.skipped]
     return run, plan

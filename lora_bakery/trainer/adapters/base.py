@@ -94,6 +94,14 @@ class NetworkOptions:
         return args
 
 
+def autocast_enabled(device_type: str) -> bool:
+    """Whether autocast is on for ``device_type`` now (``torch.is_autocast_enabled(device)`` needs torch 2.4)."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4: one flag for CUDA, one for the CPU
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+
+
 def is_conv(module: nn.Module) -> bool:
     return isinstance(module, nn.Conv2d)
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import AdapterModule, NetworkOptions, alpha_tensor, scale_factors
+from .base import AdapterModule, NetworkOptions, alpha_tensor, autocast_enabled, scale_factors
 from .registry import AdapterKind, register
 
 DOWN = "lora_down.weight"
@@ -86,7 +86,35 @@ class LoraModule(AdapterModule):
         y = self._org_forward(x)
         if self.multiplier == 0.0 or self.skip():
             return y
+        if self._plain_delta():
+            return self._add_plain_delta(y, x)
         return y + (self.lora_forward(x) * self.multiplier).to(y.dtype)
+
+    def _plain_delta(self) -> bool:
+        """Whether this step's delta is just ``up(down(x)) * scale`` (no dropout, no subclass math)."""
+        if type(self).lora_forward is not LoraModule.lora_forward:
+            return False  # DyLoRA and others compute their own delta
+        return not (self.training and (self.dropout or self.rank_dropout))
+
+    def _add_plain_delta(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``y + up(down(x)) * scale * multiplier`` in as few kernels as the math allows.
+
+        A training step runs this for every adapted layer (192 in SD1.5, 722 in SDXL), and on a GPU
+        the step is often bound by the CPU launching kernels, not by the GPU running them. Under
+        autocast the functional ops cast ``x`` and the fp32 weights themselves, so the explicit cast
+        of ``x`` to fp32 is skipped, and the scale rides on the final add (``alpha=``) instead of two
+        multiplications: four launches fewer per layer and step, the same sum. Without autocast
+        (generation on a half-precision model) the delta is computed in the adapter's fp32 as before.
+        """
+        down, up = self.lora_down.weight, self.lora_up.weight
+        if not autocast_enabled(x.device.type):
+            x = x.to(down.dtype)
+        if isinstance(self.lora_down, nn.Conv2d):
+            hidden = F.conv2d(x, down, None, self.lora_down.stride, self.lora_down.padding)
+            out = F.conv2d(hidden, up)
+        else:
+            out = F.linear(F.linear(x, down), up)
+        return torch.add(y, out.to(y.dtype), alpha=self.scale() * self.multiplier)
 
     def updown(self) -> torch.Tensor:
         up = self.lora_up.weight

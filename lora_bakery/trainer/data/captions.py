@@ -12,6 +12,11 @@ SD:library/train_util.py (reference/kohya-trainer.md §5). The order is:
    ``caption_tag_dropout_rate``; join everything with ``", "``,
 5. the secondary separator replaced by the caption separator.
 
+Which line of a caption file is trained is one rule, :func:`split_trained_line`: kohya reads the file
+with ``readlines()`` (universal newlines: ``\\n``, ``\\r\\n``, ``\\r``) and keeps line 1. The Dataset tab's
+caption operations, the tagger's caption writing and the scan use the same function, so an edit lands
+on the line the trainer reads and every other line stays byte for byte.
+
 Randomness comes from a ``random.Random`` passed in, drawn in the same sequence kohya draws from
 the global ``random`` module, so a seeded run is reproducible (and resumable) sample by sample.
 Pure Python: no torch, no numpy.
@@ -35,6 +40,49 @@ from typing import Any
 
 class CaptionError(ValueError):
     """A caption file that cannot be used; the message names the file."""
+
+
+#: Line breaks as Python's text mode reads them (``open(..., "rt").readlines()``, what kohya calls).
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def caption_lines(text: str) -> list[str]:
+    """The lines of a caption file's text as kohya's ``readlines()`` sees them (no line ends kept).
+
+    Only ``\\n``, ``\\r\\n`` and ``\\r`` end a line (``str.splitlines`` would also split on form
+    feeds, ``\\x1c``-``\\x1e``, NEL and U+2028, which kohya keeps inside the line).
+    """
+    if not text:
+        return []
+    lines = _LINE_BREAK.split(text)
+    return lines[:-1] if lines[-1] == "" else lines
+
+
+def split_trained_line(text: str) -> tuple[str, str]:
+    """``(line 1, the rest)`` of a caption file's text: line 1 is what kohya trains (wildcards off).
+
+    ``line + rest == text`` always: the rest starts with line 1's own line break, so writing
+    ``join_trained_line(edited, rest)`` back changes line 1 only and keeps every other byte.
+
+    Args:
+        text (`str`): the whole caption file, decoded.
+
+    Returns:
+        `tuple[str, str]`: line 1 exactly as written (not stripped) and everything after it.
+    """
+    m = _LINE_BREAK.search(text)
+    return (text, "") if m is None else (text[: m.start()], text[m.start():])
+
+
+def join_trained_line(line: str, rest: str) -> str:
+    """The caption file's text with line 1 replaced by ``line`` (inverse of :func:`split_trained_line`).
+
+    Raises:
+        ValueError: ``line`` holds a line break (it would push text into lines the trainer ignores).
+    """
+    if _LINE_BREAK.search(line):
+        raise ValueError(f"the trained caption line cannot hold a line break: {line!r}")
+    return line + rest
 
 
 @dataclass(frozen=True)
@@ -202,9 +250,10 @@ def read_caption(
             text = path.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError as exc:
             raise CaptionError(
-                f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8, e.g. in the Dataset tab"
+                f"{path}: not UTF-8 text (byte {exc.start}); rewrite it as UTF-8 with the caption operation "
+                f"'rewrite-utf8' (Dataset tab, or bakery dataset captions ROOT rewrite-utf8 --apply)"
             ) from None
-        lines = text.splitlines()
+        lines = caption_lines(text)
         if not lines or not "".join(lines).strip():
             return None
         if enable_wildcard:

@@ -5,6 +5,12 @@ the folder name is split on ``_``, the first token must be an integer repeat cou
 class token. Folders without a number are skipped silently, which is the most common "No data
 found" mistake (bmaltais/kohya_ss #1725, #3374), so :func:`problems` says why a name will not work.
 Images are read from the folder itself, not from subfolders.
+
+Mask folders (``masks/``, the Dataset tab's default for masked-loss masks) hold grayscale images
+with the training images' names. They are never concepts, never listed as training images and
+never touched by the image tools: :func:`is_mask_folder` / :func:`excluded_dir_reason` are the one
+rule the scan, the dataset operations and the trainer share, and :func:`mask_folder_for` says which
+mask folder belongs to a concept folder.
 """
 
 from __future__ import annotations
@@ -21,6 +27,11 @@ CAPTION_EXTENSION = ".txt"
 BAKERY_DIR = ".bakery"
 DUPLICATES_DIR = "_duplicates"
 SKIP_DIRS = frozenset({BAKERY_DIR, DUPLICATES_DIR})
+
+#: The mask folder the Dataset tab's Masks tool writes by default (``masks/<stem>.png`` or ``masks/10_chara/…``).
+MASK_DIR = "masks"
+#: Folder names (case-insensitive) that hold masks, wherever they sit in a training folder.
+MASK_FOLDER_NAMES = frozenset({"masks", "mask"})
 
 _BASE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"})
 _REPEATS = re.compile(r"^([0-9]+)_(.*)$", re.DOTALL)
@@ -149,6 +160,85 @@ def caption_path(image: str | os.PathLike, extension: str = CAPTION_EXTENSION) -
     return p.with_name(p.stem + extension)
 
 
+def is_mask_folder(path: str | os.PathLike) -> bool:
+    """True when the folder's own name is a mask folder name (``masks``, ``mask``; any case).
+
+    Args:
+        path (`str | os.PathLike`): a folder name or path (only its last part counts).
+    """
+    name = os.path.basename(os.path.normpath(os.fspath(path)))
+    return name.lower() in MASK_FOLDER_NAMES
+
+
+def in_mask_folder(rel: str | os.PathLike) -> bool:
+    """True when a path relative to a training folder lies inside a mask folder (any of its folders)."""
+    parts = Path(os.fspath(rel)).parts[:-1]
+    return any(part.lower() in MASK_FOLDER_NAMES for part in parts)
+
+
+def excluded_dir_reason(name: str) -> str | None:
+    """Why a subfolder of a training folder is never a concept (and never scanned for images), or ``None``.
+
+    Args:
+        name (`str`): the folder's base name.
+
+    Returns:
+        `str | None`: a short reason ("hidden folder", "LoRA Bakery's backups and caches", "moved-out
+        duplicates", "mask folder: masked-loss masks, not training images"), or ``None`` for a folder
+        that may be a concept.
+    """
+    if name == BAKERY_DIR:
+        return "LoRA Bakery's backups and caches"
+    if name.startswith("."):
+        return "hidden folder"
+    if name == DUPLICATES_DIR:
+        return "duplicates moved out of training"
+    if is_mask_folder(name):
+        return "mask folder: masked-loss masks, not training images"
+    return None
+
+
 def is_skipped_dir(name: str) -> bool:
-    """True for hidden folders and our own (``.bakery``, ``_duplicates``), which are never concepts."""
-    return name.startswith(".") or name in SKIP_DIRS
+    """True for hidden folders, our own (``.bakery``, ``_duplicates``) and mask folders: never concepts."""
+    return excluded_dir_reason(name) is not None
+
+
+def mask_folder_for(root: str | os.PathLike, concept: str) -> Path | None:
+    """The mask folder of concept folder ``concept`` in training folder ``root``, or ``None``.
+
+    Looked up in this order: ``root/masks/<concept>/`` (one mask folder per concept),
+    ``root/<concept>/masks/`` (masks beside the images), ``root/masks/`` when it holds masks itself (one
+    flat folder for every concept). The same rule for the scan's mask checks and for masked-loss training in folder mode.
+
+    Args:
+        root (`str | os.PathLike`): the training folder.
+        concept (`str`): the concept folder's name (``10_chara``).
+    """
+    base = Path(root)
+    for top in sorted(n for n in _subdirs(base) if is_mask_folder(n)):
+        nested = base / top / concept
+        if nested.is_dir():
+            return nested
+    inside = sorted(n for n in _subdirs(base / concept) if is_mask_folder(n))
+    if inside:
+        return base / concept / inside[0]
+    flat = [base / n for n in sorted(_subdirs(base)) if is_mask_folder(n)]
+    return next((f for f in flat if list_images(f)), None)
+
+
+def find_mask(folder: str | os.PathLike, image: str | os.PathLike) -> Path | None:
+    """The mask of ``image`` in mask folder ``folder``: same stem, any image extension (as kohya matches), or ``None``."""
+    stem = Path(image).stem
+    for ext in sorted(IMAGE_EXTENSIONS):
+        for candidate in (Path(folder) / (stem + ext), Path(folder) / (stem + ext.upper())):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _subdirs(folder: Path) -> list[str]:
+    try:
+        with os.scandir(folder) as it:
+            return [e.name for e in it if e.is_dir()]
+    except OSError:
+        return []

@@ -81,7 +81,9 @@ def micro_step(run: Any, batch: Any, epoch: int, batch_index: int, divide: int) 
         added = None
         if pooled is not None:
             added = {"text_embeds": pooled, "time_ids": sdxl_time_ids(items, run.device, context.dtype)}
-        pred = run.views.unet(noised.noisy_latents, noised.timesteps, context, added_cond_kwargs=added).sample
+        pred = run.graphs(noised.noisy_latents, noised.timesteps, context, added) if run.graphs else None
+        if pred is None:
+            pred = run.views.unet(noised.noisy_latents, noised.timesteps, context, added_cond_kwargs=added).sample
     # 5. loss
     target = run.noise_schedule.target(latents, noised.noise, noised.timesteps, v_prediction=run.v_pred)
     loss = compute_loss(pred, target, noised.timesteps, run.noise_schedule, run.loss_opts,

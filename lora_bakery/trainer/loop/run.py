@@ -23,6 +23,7 @@ from ..memory import is_out_of_memory
 from ..saving.run_files import clip_skip_of
 from . import outputs
 from .distributed import Distributed
+from .graphs import GraphedUNet, graph_blockers
 from .plot import ScalarLog, write_loss_plot
 from .precision import choose_precision
 from .prompts import load_sample_prompts
@@ -97,6 +98,9 @@ class Run:
         return self.result
 
     def _free(self) -> None:
+        if getattr(self, "graphs", None) is not None:
+            self.graphs.close()
+            self.graphs = None
         for name in ("optimizer", "scheduler", "cache"):
             if hasattr(self, name):
                 setattr(self, name, None)
@@ -146,6 +150,7 @@ class Run:
         self._build_network(arch)
         prepare_modules(self.views, host, self.train_te, cfg.training.gradient_checkpointing)
         self.network.apply()
+        self.graphs = self._graphs()
         self.clip_skip = clip_skip_of(cfg.training.clip_skip, getattr(parts, "clip_skip", None), arch)
         self.text = TextConditioner(arch, self.views.text_encoders, parts.tokenizers, self.clip_skip, cfg.training.max_token_length)
         self._cache_latents()
@@ -172,6 +177,21 @@ class Run:
         if self.scalars.note:
             self.note(self.scalars.note)
 
+    def _graphs(self) -> GraphedUNet | None:
+        """CUDA graphs for the U-Net step when this run allows them (the log says why not, on a GPU)."""
+        cfg = self.config
+        net = cfg.network
+        random_parts = [name for name in ("dropout", "rank_dropout", "module_dropout") if getattr(net, name)]
+        randomness = f"adapter randomness (network.{', network.'.join(random_parts)})" if random_parts else (
+            "DyLoRA's random rank band" if net.type == "dylora" else None)
+        blockers = graph_blockers(device=self.device, enabled=cfg.training.cuda_graphs, grad_accum=cfg.training.grad_accum,
+                                  checkpointing=cfg.training.gradient_checkpointing, adapter_randomness=randomness)
+        if blockers:
+            if self.device.type == "cuda" and cfg.training.cuda_graphs:
+                self.note("CUDA graphs not used: " + "; ".join(blockers))
+            return None
+        return GraphedUNet(self.views.unet, self.unet_params, self.precision.autocast_dtype, self.note)
+
     def _build_network(self, arch: str) -> None:
         from ..adapters import block_values, create_network
 
@@ -192,6 +212,7 @@ class Run:
         groups = self.network.trainable_parameters(unet_lr, te_lr, weights)
         self.train_te = any(g["name"] == "text_encoder" for g in groups)
         self.params = [p for g in groups for p in g["params"]]
+        self.unet_params = [p for g in groups if g["name"] != "text_encoder" for p in g["params"]]
         if not self.params:
             raise TrainError("nothing to train: every learning rate is 0 or no layer was adapted", reason="config")
         try:

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from lora_bakery.extension import api
 from lora_bakery.extension.jobs import JobQueue
-from tests.fakes.http import api_client
+from tests.fakes.http import api_client, local_gates
 
 BASE = "/bakery/v1/compare"
 
@@ -16,7 +16,8 @@ BASE = "/bakery/v1/compare"
 def test_compare_routes(sd15_host, locon_run, tmp_path):
     jobs = JobQueue()
     app = FastAPI()
-    api.mount(app, jobs, host_factory=lambda: sd15_host, host_name="diffusers")
+    api.mount(app, jobs, host_factory=lambda: sd15_host, host_name="diffusers",
+              gates=local_gates(tmp_path, locon_run[0].parent))
     http = api_client(app)
     folder = str(locon_run[0].parent)
     epochs = http.get(f"{BASE}/epochs", params={"folder": folder}).json()["epochs"]

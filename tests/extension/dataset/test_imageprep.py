@@ -58,10 +58,12 @@ def test_convert_to_png_frames_rotation_and_undo(root):
     assert mk.tree_digest(root) == before
 
 
-def test_convert_refuses_to_overwrite(root):
+def test_convert_never_overwrites_it_picks_a_free_name(root):
     mk.save(mk.pattern(4, 4), root / "1_a" / "rot.png")
     plan = imageprep.plan_convert_to_png(root, ["1_a/rot.jpg"])
-    assert not plan.changes and "already exists" in dict(plan.skipped)["1_a/rot.jpg"]
+    created = [c for c in plan.changes if c.kind == "create"]
+    assert [c.path for c in created] == ["1_a/rot_jpg.png"] and "rot.png is taken" in created[0].description
+    assert not any(c.path == "1_a/rot.png" for c in plan.changes)
 
 
 def test_remove_alpha_onto_white_and_colour(root):
@@ -82,7 +84,7 @@ def test_remove_alpha_onto_white_and_colour(root):
 
 def test_remove_alpha_on_gif_is_refused_with_a_reason(root):
     plan = imageprep.plan_remove_alpha(root, ["1_a/anim.gif"])
-    assert "convert to PNG first" in dict(plan.skipped)["1_a/anim.gif"]
+    assert "'convert-png' (Convert to PNG) first" in dict(plan.skipped)["1_a/anim.gif"]  # the operation by name
 
 
 def _padded(path, pad_color=(250, 250, 250), noise=0):

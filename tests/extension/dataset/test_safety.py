@@ -90,6 +90,30 @@ def test_undo_refuses_when_file_edited_after_apply(root):
         safety.undo(rec.path)
 
 
+def test_forced_undo_backs_up_the_later_edits_and_can_be_undone(root):
+    """A forced undo never loses the user's later edit: it is backed up first, and undoing the undo restores it."""
+    plan = Plan("mixed", [Change("10_a/x.txt", "write", new_bytes=b"op wrote this"),
+                          Change("10_a/new.txt", "create", new_bytes=b"op created this"),
+                          Change("10_a/y.txt", "delete")])
+    before = tree_digest(root)
+    rec = safety.apply(plan, root)
+    (root / "10_a" / "x.txt").write_bytes(b"user edit after the op")
+    (root / "10_a" / "new.txt").write_bytes(b"user edit of the created file")
+    (root / "10_a" / "y.txt").write_bytes(b"user made a new y")
+    after_edits = tree_digest(root)
+    with pytest.raises(SafetyError, match="--force.*tick 'force'"):
+        safety.undo(rec)
+    undone = safety.undo(rec, force=True)
+    assert tree_digest(root) == before  # the op is undone
+    assert undone.status == "undone" and undone.later_edits
+    message = safety.undo_message(undone, "`bakery dataset undo R`")
+    assert undone.later_edits in message and "bakery dataset undo R" in message
+    newest = safety.list_backups(root)[0]
+    assert newest.path.name == undone.later_edits and newest.status == "applied"
+    safety.undo(newest)  # the undo of the undo: every later edit is back
+    assert tree_digest(root) == after_edits
+
+
 def test_undo_from_folder_path_and_mtime_restored(root):
     p = root / "10_a" / "x.txt"
     os.utime(p, ns=(1_000_000_000, 1_000_000_000))
@@ -121,3 +145,22 @@ def test_change_validates_its_fields():
         Change("a", "rename")
     with pytest.raises(ValueError):
         Change("a", "explode")  # type: ignore[arg-type]
+
+
+def test_rewritten_user_files_keep_their_mode_new_ones_get_the_umask_mode(root):
+    """A caption the user made private stays private after an edit and after its undo; a new file is 0644 (umask 022)."""
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        caption = root / "10_a" / "x.txt"
+        os.chmod(caption, 0o640)
+        plan = Plan("modes", [Change("10_a/x.txt", "write", new_bytes=b"edited"),
+                              Change("10_a/new.txt", "create", new_bytes=b"new")])
+        rec = safety.apply(plan, root)
+        assert stat.S_IMODE(caption.stat().st_mode) == 0o640
+        assert stat.S_IMODE((root / "10_a" / "new.txt").stat().st_mode) == 0o644
+        safety.undo(rec)
+        assert caption.read_bytes() == b"1girl, solo" and stat.S_IMODE(caption.stat().st_mode) == 0o640
+    finally:
+        os.umask(old)

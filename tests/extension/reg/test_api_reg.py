@@ -9,7 +9,7 @@ from lora_bakery.extension import api
 from lora_bakery.extension.host.a1111 import A1111Host
 from lora_bakery.extension.jobs import JobQueue
 from lora_bakery.trainer.tiny import tiny_checkpoint
-from tests.fakes.http import api_client
+from tests.fakes.http import api_client, local_gates
 from tests.fakes.webui import installed_fake_webui
 
 from .helpers import make_training, tiny_settings
@@ -18,13 +18,13 @@ BASE = "/bakery/v1/reg"
 
 
 @pytest.fixture
-def client(monkeypatch):
+def client(monkeypatch, tmp_path):
     with installed_fake_webui() as webui:
         webui.load(tiny_checkpoint("sd15"), "sd1")
         monkeypatch.setattr(webui.processing, "_weights_checksum", lambda sd_model: 0.0)  # see test_generate_a1111
         jobs = JobQueue()
         app = FastAPI()
-        api.mount(app, jobs, host_factory=A1111Host)
+        api.mount(app, jobs, host_factory=A1111Host, gates=local_gates(tmp_path))
         yield jobs, api_client(app), webui
 
 

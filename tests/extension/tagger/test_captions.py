@@ -46,9 +46,10 @@ def test_plan_apply_undo(tmp_path):
 
     plan = plan_captions(dict.fromkeys(images, TAGS), "append")
     assert [(c.kind, c.path.rsplit("/", 1)[1]) for c in plan.changes] == [("create", "new.txt"), ("write", "old.txt")]
-    assert plan.skipped == [(str(root / "10_blue" / "latin.txt"), "caption is not UTF-8; fix it in the caption editor first")]
+    (why,) = [why for path, why in plan.skipped if path == str(root / "10_blue" / "latin.txt")]
+    assert why.startswith("caption is not UTF-8") and "rewrite-utf8" in why  # a real operation, by name
     record = safety.apply(plan, root)
-    assert (root / "10_blue" / "old.txt").read_text() == "old, tags, saber (fate), blue theme, long hair"
+    assert (root / "10_blue" / "old.txt").read_text() == "old, tags, saber (fate), blue theme, long hair\n"  # line end kept
     assert (root / "10_blue" / "new.txt").read_text() == "saber (fate), blue theme, long hair"
     safety.undo(record)
     assert not (root / "10_blue" / "new.txt").exists()
@@ -68,7 +69,7 @@ def test_tag_dataset_skip_mode_end_to_end(tmp_path, colour_images, tiny_v3, tiny
     assert "red.png" not in {r.path.name for r in run.results}
     assert len(run.results) == 5 and [p.name for p, _ in run.skipped] == ["broken.png"]
     skipped = dict(plan.skipped)
-    assert skipped[str(folder / "red.txt")] == "caption exists (skip mode)"
+    assert skipped[str(folder / "red.txt")].startswith("caption exists (skip mode; --mode")
     assert skipped[str(folder / "broken.png")].startswith("cannot read image")
     record = safety.apply(plan, tmp_path)
     assert (folder / "blue.txt").read_text() == "saber (fate), blue theme, simple background"

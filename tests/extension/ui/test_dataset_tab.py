@@ -62,7 +62,10 @@ def test_caption_editor_batch_ops_and_undo(tmp_path):
     params = batch.batch_params("chara", True, "", "", "", "", "spaces", "keep", False, False, False,
                                 "", "", "", "", [])
     md, diff, _rules, _proposed = batch.run_batch(str(root), "add-triggers", params, apply=False)
-    assert "Preview only" in md and len(diff) == 4 and tree_digest(root) == before
+    assert "Preview only" in md and tree_digest(root) == before
+    changed = diff[~diff["change"].str.startswith("left alone")]
+    assert len(changed) == 4 and changed["caption before"].iloc[0].startswith("1girl")  # whole texts, before and after
+    assert len(diff) - len(changed) == 6 and "listed at the end of the table" in md  # the skipped, with reasons
     md, diff, _rules, _proposed = batch.run_batch(str(root), "add-triggers", params, apply=True)
     assert "Applied" in md and (root / "10_chara/a.txt").read_text().startswith("chara, |||")
     rule_params = batch.batch_params("", True, "", "", "", "", "spaces", "keep", False, False, False,

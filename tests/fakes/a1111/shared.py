@@ -7,7 +7,17 @@ from . import shared_state
 
 sd_model = None
 state = shared_state.State()
-cmd_opts = SimpleNamespace(lowvram=False, medvram=False, lora_dir="", api=False, nowebui=False)
+
+
+def default_cmd_opts():
+    """The flags we read, at A1111 1.10.1's defaults (``modules/cmd_args.py``; ``lora_dir`` comes
+    from the built-in Lora extension's preload, ``models/Lora``)."""
+    return SimpleNamespace(lowvram=False, medvram=False, lora_dir="", api=False, nowebui=False, api_auth=None,
+                           listen=False, share=False, ngrok=None, server_name=None,
+                           enable_insecure_extension_access=False)
+
+
+cmd_opts = default_cmd_opts()
 
 
 class OptionInfo:
@@ -84,7 +94,8 @@ opts = default_opts()
 
 
 def reset():
-    global sd_model, state, opts
+    global sd_model, state, opts, cmd_opts
     sd_model = None
     state = shared_state.State()
     opts = default_opts()
+    cmd_opts = default_cmd_opts()

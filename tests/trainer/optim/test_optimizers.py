@@ -192,3 +192,19 @@ def test_each_optimizer_with_a_schedule_lowers_a_toy_loss(name, lr, args):
         sched.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0], losses[::10]
+
+
+def test_fused_only_for_fp32_cuda_tensors_and_never_over_the_users_choice() -> None:
+    from lora_bakery.trainer.optim.optimizers import _fused_kwargs
+
+    cpu = [{"params": [torch.nn.Parameter(torch.zeros(2))]}]
+    assert _fused_kwargs(torch.optim.AdamW, cpu, {}) == {}
+    if torch.cuda.is_available():
+        cuda = [{"params": [torch.nn.Parameter(torch.zeros(2, device="cuda"))]}]
+        assert _fused_kwargs(torch.optim.AdamW, cuda, {}) == {"fused": True}
+        assert _fused_kwargs(torch.optim.AdamW, cuda, {"foreach": False}) == {}
+        half = [{"params": [torch.nn.Parameter(torch.zeros(2, device="cuda", dtype=torch.float16))]}]
+        assert _fused_kwargs(torch.optim.AdamW, half, {}) == {}
+    from lora_bakery.trainer.optim.lion import Lion
+
+    assert _fused_kwargs(Lion, cpu, {}) == {}

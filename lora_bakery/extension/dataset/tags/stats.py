@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from lora_bakery.extension.dataset.tags.match import compile_patterns
 from lora_bakery.extension.dataset.tags.normalize import duplicated, tag_key
 from lora_bakery.extension.dataset.tags.parse import KEEP, split_tags
+from lora_bakery.trainer.data.captions import split_trained_line
 
 MAX_CAPTION_BYTES = 1024
 """recipes.md: a caption over ~1 KB means the tagger went insane (blurry image)."""
@@ -165,7 +166,7 @@ def caption_flags(
     """
     if caption is None:
         return [CaptionFlag("missing", "no caption file")]
-    tags = split_tags(caption)
+    tags = split_tags(split_trained_line(caption)[0])  # the line the trainer reads
     real = [t for t in tags if t != KEEP]
     flags = []
     if not real:
@@ -183,7 +184,7 @@ def caption_flags(
     dups = duplicated(real)
     if dups:
         flags.append(CaptionFlag("duplicates", "repeated: " + ", ".join(dups)))
-    if "\n" in caption.strip() or "\r" in caption.strip():
+    if split_trained_line(caption)[1].strip():
         flags.append(
             CaptionFlag(
                 "multiline", "several lines: kohya reads only the first line (unless wildcards are on)"

@@ -16,6 +16,7 @@ from typing import Any
 
 import gradio as gr
 
+from lora_bakery.extension.allowed_folders import remember
 from lora_bakery.extension.ui import compat
 from lora_bakery.extension.ui.bake import form
 from lora_bakery.extension.ui.context import UiContext
@@ -166,6 +167,7 @@ def train(ctx: UiContext, slot: BakeSlot, base: str, *args: Any) -> Iterator[tup
         config = form.to_config(values_of(args), base)
         config.check_ready()
         host = _host(ctx)
+        remember(config.dataset.train_data_dir, config.dataset.reg_data_dir, config.saving.output_dir)
     except Exception as exc:  # noqa: BLE001 - shown
         yield "", common.friendly(exc), gr.update(), gr.update()
         return

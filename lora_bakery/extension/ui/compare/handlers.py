@@ -14,6 +14,7 @@ from typing import Any
 
 import gradio as gr
 
+from lora_bakery.extension.allowed_folders import remember
 from lora_bakery.extension.ui.context import UiContext
 from lora_bakery.extension.ui.dataset import common
 
@@ -33,6 +34,7 @@ def scan(folder: str) -> tuple[str, Any, Any]:
         files = list_epochs(_required(folder, "the training output folder"))
     except Exception as exc:  # noqa: BLE001 - shown
         return common.friendly(exc), gr.update(), gr.update()
+    remember(folder)  # the API may use the folder opened here
     labels = [f"{f.label} · {f.path.name}" for f in files]
     return (f"{len(files)} LoRA file(s) in `{folder}`.", common.frame([f.summary() for f in files], EPOCH_COLUMNS),
             gr.update(choices=labels, value=labels[-3:]))

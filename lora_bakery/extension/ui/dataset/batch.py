@@ -15,7 +15,7 @@ from lora_bakery.extension.dataset_ops.caption_ops import CAPTION_OPS
 from lora_bakery.extension.ui.context import UiContext
 from lora_bakery.extension.ui.dataset import common
 
-DIFF_COLUMNS = ["image", "change", "new caption"]
+DIFF_COLUMNS = ["image", "change", "caption before", "caption after"]
 HELP = "\n".join(f"- **{name}**: {text}" for name, text in CAPTION_OPS.items())
 
 
@@ -48,17 +48,21 @@ def run_batch(root: str, op: str, params: dict[str, Any], apply: bool) -> tuple[
         done, record = registry.preview(root, op, params), None
     diffs = done.extra.get("diffs", {})
     new_text = {c.path: (c.new_bytes or b"").decode("utf-8", "replace") for c in done.plan.changes}
+    old_text = {r["path"]: r["before"] or "" for r in done.extra.get("captions", [])}
     from lora_bakery.extension.dataset_ops.captions import caption_file
 
-    rows = [{"image": k, "change": d, "new caption": new_text.get(caption_file(k), "")}
-            for k, d in list(diffs.items())[: common.MAX_ROWS]]
+    # whole texts, every line (the trainer reads line 1; the edit touches only that line)
+    rows = [{"image": k, "change": d, "caption before": old_text.get(caption_file(k), ""),
+             "caption after": new_text.get(caption_file(k), "")} for k, d in list(diffs.items())[: common.MAX_ROWS]]
     if not diffs and done.plan.changes:  # rewrite-utf8: no tag diff, show the files
-        rows = [{"image": c.path, "change": c.description, "new caption": new_text.get(c.path, "")}
-                for c in done.plan.changes[: common.MAX_ROWS]]
+        rows = [{"image": c.path, "change": c.description, "caption before": old_text.get(c.path, ""),
+                 "caption after": new_text.get(c.path, "")} for c in done.plan.changes[: common.MAX_ROWS]]
     skipped = len(done.plan.skipped)
+    rows += [{"image": path, "change": f"left alone: {why}", "caption before": "", "caption after": ""}
+             for path, why in done.plan.skipped[: max(0, common.MAX_ROWS - len(rows))]]
     md = (f"Filtered set: **{done.extra.get('filtered', '?')}** images; "
-          + common.plan_markdown(done, record) + (f"\n\n{skipped} caption(s) left alone (see the CLI "
-                                                  "`--json` output or the scan problems for why)." if skipped else ""))
+          + common.plan_markdown(done, record) + (f"\n\n{skipped} caption(s) left alone: listed at the end of the "
+                                                  "table with the reason." if skipped else ""))
     proposed = [_rule_label(r) for r in done.extra.get("rules", [])]
     skip = set(params.get("skip_rules") or [])
     counts = {r["rule"]: r["count"] for r in done.extra.get("rules", [])}

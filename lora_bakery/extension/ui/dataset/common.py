@@ -27,6 +27,7 @@ MAX_ROWS = 300
 MAX_THUMBS = 24
 
 PLAN_COLUMNS = ["kind", "path", "new_path", "description"]
+CAPTION_COLUMNS = ["kind", "path", "caption before", "caption after"]
 
 
 def friendly(exc: BaseException) -> str:
@@ -108,6 +109,16 @@ def plan_table(done: Any) -> Any:
     from lora_bakery.extension.dataset.safety import preview as plan_rows
 
     return frame(plan_rows(done.plan)[:MAX_ROWS], PLAN_COLUMNS)
+
+
+def caption_table(done: Any) -> Any:
+    """A caption plan's whole texts before and after (every line), then the captions left alone and why."""
+    rows = [{"kind": "write" if r["before"] is not None else "create", "path": r["path"],
+             "caption before": r["before"] or "", "caption after": r["after"]}
+            for r in done.extra.get("captions", [])[:MAX_ROWS]]
+    rows += [{"kind": "skip", "path": p, "caption before": "", "caption after": why}
+             for p, why in done.plan.skipped[: max(0, MAX_ROWS - len(rows))]]
+    return frame(rows, CAPTION_COLUMNS)
 
 
 def jobs_of(ctx: UiContext) -> Any:

@@ -33,7 +33,7 @@ def filtered(captions: Any, all_of: str, any_of: str, none_of: str) -> list[str]
     from lora_bakery.extension.dataset.tags.batch import parse_dataset
     from lora_bakery.extension.dataset_ops.caption_ops import filter_keys
 
-    return filter_keys(parse_dataset(captions.texts), {"all_of": all_of, "any_of": any_of, "none_of": none_of})
+    return filter_keys(parse_dataset(captions.trained_lines()), {"all_of": all_of, "any_of": any_of, "none_of": none_of})
 
 
 def frequency(root: str, sort_by: str, all_of: str, any_of: str, none_of: str) -> tuple[str, Any, Any]:
@@ -43,7 +43,8 @@ def frequency(root: str, sort_by: str, all_of: str, any_of: str, none_of: str) -
 
     captions = load(root)
     keys = filtered(captions, all_of, any_of, none_of)
-    lists = parse_dataset({k: captions.texts[k] for k in keys})
+    lines = captions.trained_lines()  # tags of the line the trainer reads
+    lists = parse_dataset({k: lines[k] for k in keys})
     rows = frequency_table(lists)
     folders = sorted({f for r in rows for f in r.folders})
     sort_by = sort_by or "count"

@@ -19,10 +19,13 @@ PROBLEM_COLUMNS = ["level", "code", "path", "message"]
 
 def scan_outputs(root: str, progress: Any = None) -> tuple[str, Any, Any]:
     """(summary Markdown, folders table, problems table) for ``root``."""
+    from lora_bakery.extension.allowed_folders import remember
     from lora_bakery.extension.dataset.scan import scan
     from lora_bakery.extension.dataset_ops import registry, report
 
-    result = scan(registry._root(root), progress=progress)
+    path = registry._root(root)
+    remember(path)  # the API may now use the folder the person at the UI opened
+    result = scan(path, progress=progress)
     return (report.scan_markdown(result), common.frame(report.folder_rows(result), FOLDER_COLUMNS),
             common.frame(report.problem_rows(result, common.MAX_ROWS), PROBLEM_COLUMNS))
 
@@ -35,7 +38,9 @@ def undo_last(root: str, force: bool = False) -> str:
         rec = registry.undo(root, force=force)
     except Exception as exc:  # noqa: BLE001 - shown
         return common.friendly(exc)
-    return f"Undone: `{rec.path.name}` ({rec.op}, {len(rec.entries)} change(s) restored)."
+    from lora_bakery.extension.dataset.safety import undo_message
+
+    return undo_message(rec, "**Undo last change**")
 
 
 def build(ctx: UiContext, slot: common.JobSlot) -> dict[str, Any]:

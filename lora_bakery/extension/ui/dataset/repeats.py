@@ -82,8 +82,10 @@ def undo_named(root: str, name: str, force: bool) -> str:
 
     if not name:
         raise ValueError("choose a backup first (press Refresh)")
+    from lora_bakery.extension.dataset.safety import undo_message
+
     rec = registry.undo(root, name, force=force)
-    return f"Undone: `{rec.path.name}` ({rec.op}, {len(rec.entries)} change(s) restored)."
+    return undo_message(rec, "**Undo last change**")
 
 
 def build_backups(ctx: UiContext, root: Any) -> Any:
@@ -93,7 +95,8 @@ def build_backups(ctx: UiContext, root: Any) -> Any:
         the Undo click event (the tab chains the caption editor's refresh on it).
     """
     gr.Markdown("Every applied change keeps a backup of the files it touched. Undo restores them byte for byte; "
-                "it refuses when a file was edited after the change (tick *force* to undo anyway).")
+                "it refuses when a file was edited after the change (tick *force* to undo anyway: those later "
+                "edits are backed up first, so undoing the undo brings them back).")
     refresh = gr.Button("Refresh", elem_id="lora_bakery_ds_backups_refresh")
     md = gr.Markdown("", elem_id="lora_bakery_ds_backups_info")
     table = common.dataframe("Backups", BACKUP_COLUMNS, "lora_bakery_ds_backups_table")

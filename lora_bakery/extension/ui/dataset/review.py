@@ -1,11 +1,13 @@
 """Duplicates (groups with the suggested keeper, move the others to ``_duplicates``) and masks.
 
 Both decode every image, so both run as jobs. Masks need the optional ``masks`` feature
-(transparent-background), installed on first use; a local checkpoint path works offline.
+(transparent-background), installed only by its own button (which says what it installs), never by
+a preview; a local checkpoint path works offline.
 """
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import gradio as gr
@@ -70,11 +72,33 @@ def mask_params(mask_dir: str, ckpt: str, mode: str, overwrite: bool) -> dict[st
     return {"mask_dir": mask_dir or "masks", "ckpt": ckpt or None, "mode": mode, "overwrite": bool(overwrite)}
 
 
+def install_masks(progress: Any) -> tuple[str]:
+    """Install the masks feature (the button's job): what was missing, then whether it works now."""
+    from lora_bakery.extension.dataset import masks
+
+    wanted = masks.install_plan()
+    ok, detail = masks.install_feature(log=getattr(progress, "log", None))
+    what = ", ".join(wanted) or "nothing was missing"
+    return (f"**Masks feature {'ready' if ok else 'unavailable'}** ({html.escape(what)}): {html.escape(detail)}",)
+
+
 def build_masks(ctx: UiContext, slot: common.JobSlot, root: Any, progress: Any) -> None:
     """The Masks section (transparent-background ``type=map``, same file names, quality flags)."""
-    gr.Markdown("Masks for masked-loss training: one grayscale map per image, same name, in the mask folder. "
-                "The remover (transparent-background) is installed and its weights downloaded on first use; "
-                "give a local checkpoint to work offline. Flags: all black (nothing found), mostly grey (unsure).")
+    from lora_bakery.extension.dataset import masks
+
+    gr.Markdown("Masks for masked-loss training: one grayscale map per image, same name, in the mask folder "
+                "(`masks/` or `masks/10_chara`: never scanned or trained as images). The remover is the optional "
+                f"transparent-background package: **{masks.INSTALL_BUTTON}** installs it and the packages it needs "
+                "that are missing (installed packages keep their versions; the CLI: "
+                f"`{masks.INSTALL_COMMAND}`); its weights download on first use, or give a local checkpoint to work "
+                "offline. Flags: all black (nothing found), mostly grey (unsure).")
+    install = gr.Button(masks.INSTALL_BUTTON + " (transparent-background)", elem_id="lora_bakery_ds_masks_install")
+    installed = gr.Markdown("", elem_id="lora_bakery_ds_masks_installed")
+
+    def run_install():
+        yield from common.follow(ctx, slot, "Dataset: install the masks feature", install_masks, 2)
+
+    install.click(run_install, inputs=[], outputs=[progress, installed])
     with gr.Row():
         mask_dir = gr.Textbox(value="masks", label="Mask folder (inside the training folder)")
         ckpt = gr.Textbox(value="", label="Local checkpoint (optional, .pth)")

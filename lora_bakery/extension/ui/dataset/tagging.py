@@ -37,7 +37,7 @@ def run_tagging(root: str, params: dict[str, Any], write: bool, progress: Any) -
     extra = done.extra
     head = (f"Tagged **{extra['tagged']}** image(s) in {extra['seconds']} s, {extra['skipped']} unreadable, "
             f"{len(extra['tags'])} distinct tags" + (" — **interrupted**" if extra.get("interrupted") else "") + ".")
-    return head + "\n\n" + common.plan_markdown(done, record), common.plan_table(done)
+    return head + "\n\n" + common.plan_markdown(done, record), common.caption_table(done)
 
 
 def build(ctx: UiContext, slot: common.JobSlot, root: Any, progress: Any) -> None:
@@ -65,7 +65,8 @@ def build(ctx: UiContext, slot: common.JobSlot, root: Any, progress: Any) -> Non
         tag_btn = gr.Button("Tag", variant="primary", elem_id="lora_bakery_ds_tag_run")
         preview_btn = gr.Button("Preview only", elem_id="lora_bakery_ds_tag_preview")
     result = gr.Markdown("", elem_id="lora_bakery_ds_tag_result")
-    table = common.dataframe("Captions", common.PLAN_COLUMNS, "lora_bakery_ds_tag_table")
+    table = common.dataframe("Captions (whole files: the trainer reads line 1)", common.CAPTION_COLUMNS,
+                             "lora_bakery_ds_tag_table")
     inputs = [models, general, character, general_mcut, character_mcut, mode, exclude, underscores, escape, rating,
               batch]
 

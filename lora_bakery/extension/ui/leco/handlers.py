@@ -12,6 +12,7 @@ from typing import Any
 
 import gradio as gr
 
+from lora_bakery.extension.allowed_folders import remember
 from lora_bakery.extension.ui import compat
 from lora_bakery.extension.ui.context import UiContext
 from lora_bakery.extension.ui.dataset import common
@@ -101,6 +102,7 @@ def train(ctx: UiContext, slot: common.JobSlot, extra: list[dict[str, Any]] | No
         config = form.to_config(values_of(args), extra or [])
         config.check_ready()
         host = _host(ctx)
+        remember(config.saving.output_dir)  # the API may use the folder opened here
     except Exception as exc:  # noqa: BLE001 - shown
         yield "", common.friendly(exc), gr.update()
         return

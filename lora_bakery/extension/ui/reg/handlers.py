@@ -12,6 +12,7 @@ from typing import Any
 
 import gradio as gr
 
+from lora_bakery.extension.allowed_folders import remember
 from lora_bakery.extension.ui.context import UiContext
 from lora_bakery.extension.ui.dataset import common, thumbs
 
@@ -60,13 +61,16 @@ def preview(source: str, output: str, *values: Any) -> tuple[str, Any, Any]:
         plan = plan_reg(_required(source), output or None, settings_from(values))
     except Exception as exc:  # noqa: BLE001 - shown
         return common.friendly(exc), gr.update(), gr.update()
+    remember(plan.output)  # the default reg folder beside the source, when none was typed
     return (report.plan_markdown(plan), common.frame(report.plan_rows(plan, common.MAX_ROWS), report.PREVIEW_COLUMNS),
             common.frame(report.skipped_rows(plan), SKIPPED_COLUMNS))
 
 
 def _required(source: str) -> str:
+    """The folder typed in (training or reg folder); the API may use it from now on."""
     if not str(source or "").strip():
         raise ValueError("enter the training folder first")
+    remember(str(source).strip())
     return str(source).strip()
 
 
