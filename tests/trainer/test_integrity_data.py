@@ -240,7 +240,7 @@ def test_everything_skipped_says_why_not_how_to_name_folders(tmp_path, tiny_sd15
     message = str(info.value)
     assert "no training images left" in message and "N_name" not in message.split("\n")[0]
     assert "cut0.jpg: the file ends early" in message and "cut1.jpg" in message
-    assert "_duplicates: duplicates the Dataset tab set aside" in message and "'notes'" in message  # folders not trained
+    assert "_duplicates: duplicates moved out of training" in message and "'notes'" in message  # folders not trained
 
 
 # ----------------------------------------------------------------------- 4. masks
@@ -276,3 +276,27 @@ def test_masked_loss_lists_images_without_a_mask_and_never_trains_an_all_black_o
     # masked_loss with nothing to mask by is said, not silently ignored
     unmasked = build_plan(make_config(data, tmp_path / "o2", masked_loss=True))
     assert any("every image trains unmasked" in w for w in unmasked.warnings)
+
+
+def test_folder_mode_masks_folder_trains_what_the_scan_says(tmp_path, tiny_sd15_path):
+    """The Dataset tab's masks/<concept> folder is the trainer's mask source in folder mode; every image the
+    scan flags for masks (missing, all black, no mask folder) is the one the trainer leaves out."""
+    from lora_bakery.extension.dataset.scan import scan
+
+    root = tmp_path / "data"
+    make_toy_dataset(root, trigger="zqx", count=3, repeats=1)  # 1_zqx/000..002.png
+    make_toy_dataset(root, trigger="other", count=1, repeats=1)  # 1_other: no mask folder of its own
+    masks = root / "masks" / "1_zqx"
+    mk.save(Image.new("L", (64, 64), 255), masks / "000.png")
+    mk.save(Image.new("L", (64, 64), 0), masks / "001.png")  # all black
+    # 002.png: no mask
+    progress = Recorder()
+    result = train(make_config(root, tmp_path / "out", masked_loss=True), load_checkpoint(tiny_sd15_path), progress)
+    left_out = {f"{p.parent.name}/{p.name}" for p, _ in result.skipped}
+    assert left_out == {"1_zqx/001.png", "1_zqx/002.png", "1_other/000.png"} and result.steps == 1
+    assert any("masks: mask folder" in m for m in result.messages)  # the masks folder is named, never a concept
+    found = scan(root, use_cache=False)
+    flagged = {im.path for _, im in found.images() if any(p.code.startswith("mask-") for p in im.problems)}
+    assert flagged == {"1_zqx/001.png", "1_zqx/002.png"}  # mask-black, mask-missing
+    assert [p.code for p in found.problems if "1_other" in p.message] == ["mask-none"]  # its whole folder
+    assert "masks" not in {f.name for f in found.folders}

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from lora_bakery.extension.dataset.captionfacts import Problem
+from lora_bakery.trainer.data.checks import mask_is_black
 from lora_bakery.trainer.data.folders import is_mask_folder, list_images, mask_folder_for
 
 #: Orphan mask names listed in one problem (the rest are counted).
@@ -31,18 +32,15 @@ class MaskFolder:
 
 
 def mask_facts(path: str | os.PathLike) -> dict:
-    """Size and "all black" of one mask as the trainer reads it (the red channel); errors become facts."""
-    from lora_bakery.extension.dataset.masks import mask_flags
-
+    """Size and "all black" of one mask as the trainer reads it (the red channel, the trainer's own
+    ``checks.mask_is_black``); errors become facts."""
     try:
         with Image.open(path) as im:
             im.load()
             red = np.asarray(im.convert("RGB").getchannel("R"))
     except Exception as exc:  # noqa: BLE001 - Pillow raises many types for bad files
         return {"error": f"{type(exc).__name__}: {exc}"}
-    flags, _coverage = mask_flags(red)
-    return {"width": int(red.shape[1]), "height": int(red.shape[0]),
-            "black": any(f.startswith("all black") for f in flags)}
+    return {"width": int(red.shape[1]), "height": int(red.shape[0]), "black": mask_is_black(red)}
 
 
 def _all_mask_folders(root: Path, concepts: list[str]) -> list[Path]:
@@ -134,13 +132,13 @@ def _check_one(im, mask: Path, root: Path, old: dict, new: dict) -> None:
     facts = hit["d"] if hit is not None and hit.get("k") == key else mask_facts(mask)
     new[mrel] = {"k": key, "d": facts}
     if "error" in facts:
-        im.problems.append(Problem("mask-unreadable", f"mask {mrel} cannot be read ({facts['error']}): the trainer "
-                                                      "stops on it; remake or delete it.", "warning"))
+        im.problems.append(Problem("mask-unreadable", f"mask {mrel} cannot be read ({facts['error']}): masked-loss "
+                                                      "training leaves this image out; remake or delete it.", "warning"))
         return
     if im.width and (facts["width"], facts["height"]) != (im.width, im.height):
         im.problems.append(Problem("mask-size", f"mask {mrel} is {facts['width']}x{facts['height']}, the image "
                                                 f"{im.width}x{im.height}: the trainer stretches the mask onto the "
                                                 "image; remake it at the image's size.", "warning"))
     if facts["black"]:
-        im.problems.append(Problem("mask-black", f"mask {mrel} is all black: masked-loss training learns nothing "
-                                                 "from this image (loss 0); remake the mask or delete it.", "warning"))
+        im.problems.append(Problem("mask-black", f"mask {mrel} is all black: masked-loss training leaves this image "
+                                                 "out (it would train at loss 0); remake the mask or delete it.", "warning"))

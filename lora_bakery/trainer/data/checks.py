@@ -6,12 +6,12 @@ Each function is pure or reads one small file and returns a reason (or a message
 - the keep-tokens separator: captions holding ``|||`` (what the Dataset tab's add-triggers writes)
   under a subset whose ``keep_tokens_separator`` is something else would train ``|||`` as text;
 - masks: an all-black mask (or a fully transparent image under ``alpha_mask``) multiplies the
-  loss by 0, so the image would be "trained" at loss 0; it is left out and listed instead
+  loss by (nearly) 0, so the image would be "trained" at loss 0; it is left out and listed instead
   (kohya trains it silently);
-- the report: the skipped images and excluded folders, as lines for the log and for the error
-  that says why no training image is left.
+- the report: the folders of a training root that are not trained (:func:`excluded_folders`) and
+  the skipped images, as lines for the log and for the error that says why no training image is left.
 
-Torch-free (Pillow for the mask pixels).
+Torch-free (Pillow and numpy for the mask pixels).
 """
 
 from __future__ import annotations
@@ -19,11 +19,30 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
+
+from . import folders
 
 #: The keep-tokens separator the Dataset tab writes (``add-triggers``) and the config's default.
 KEEP_SEPARATOR = "|||"
 #: Lines of a skipped list shown before "… and N more".
 REPORT_LINES = 50
+#: A mask pixel above this (of 255) is subject; a mask with under :data:`BLACK_SHARE` of such pixels is
+#: "all black" (the Masks tool's own flag uses the same numbers): its image would learn next to nothing.
+BLACK_LEVEL = 32
+BLACK_SHARE = 0.01
+
+
+def mask_is_black(values: Any) -> bool:
+    """Whether a mask (red channel or alpha, uint8 H×W) is all black by the rule above.
+
+    The scan's mask check (``extension/dataset/maskcheck.py``) calls this too, so the scan flags exactly
+    the masks the trainer leaves out.
+    """
+    import numpy as np
+
+    a = np.asarray(values)
+    return float((a > BLACK_LEVEL).sum()) < BLACK_SHARE * max(a.size, 1)
 
 
 def separator_problem(subset_dir: str, separator: str, captions: Iterable[str]) -> str | None:
@@ -61,10 +80,9 @@ def mask_problem(mask: Path) -> str | None:
     try:
         with Image.open(mask) as img:
             red = img.convert("RGB").getchannel("R")
-            top = red.getextrema()[1]
     except Exception as exc:  # a damaged mask file
         return f"cannot read its mask {mask.name}: {exc}"
-    if top == 0:
+    if mask_is_black(red):
         return f"its mask {mask.name} is all black: the image would train at loss 0"
     return None
 
@@ -80,19 +98,32 @@ def alpha_problem(image: Path) -> str | None:
             if "A" not in img.getbands() and "transparency" not in img.info:
                 return None  # no alpha: the mask is all ones (images.load_mask)
             rgba = to_8bit(img)
-            top = rgba.getchannel("A").getextrema()[1] if rgba.mode == "RGBA" else 255
+            if rgba.mode != "RGBA":
+                return None
+            black = mask_is_black(rgba.getchannel("A"))
     except Exception as exc:  # damaged pixel data
         return f"cannot read image: {exc}"
-    return "fully transparent: its alpha mask would train it at loss 0" if top == 0 else None
+    return "fully transparent: its alpha mask would train it at loss 0" if black else None
 
 
-def find_mask(folder: str, image: Path, extensions: Iterable[str]) -> Path | None:
-    """The mask with the image's stem in ``folder`` (any image extension, either case)."""
-    for ext in sorted(extensions):
-        for candidate in (Path(folder) / (image.stem + ext), Path(folder) / (image.stem + ext.upper())):
-            if candidate.is_file():
-                return candidate
-    return None
+def excluded_folders(root: str | None) -> list[tuple[Path, str]]:
+    """The folders of a training root that are not trained, each with the reason (hidden ones left out).
+
+    Folders without a repeat count (kohya skips them) carry :func:`folders.problems`' advice; folders that
+    are never concepts (``_duplicates``, mask folders) :func:`folders.excluded_dir_reason`'s.
+    """
+    if not root or not os.path.isdir(root):
+        return []
+    out: list[tuple[Path, str]] = []
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if not entry.is_dir() or entry.name.startswith("."):
+            continue
+        reason = folders.excluded_dir_reason(entry.name)
+        if reason:
+            out.append((Path(entry.path), reason))
+        elif folders.parse_concept_folder(entry.name)[0] is None:
+            out.append((Path(entry.path), " ".join(folders.problems(entry.name)) or "not named N_name"))
+    return out
 
 
 def report_lines(
@@ -114,4 +145,5 @@ def report_lines(
     return out
 
 
-__all__ = ["KEEP_SEPARATOR", "alpha_problem", "find_mask", "mask_problem", "report_lines", "separator_problem"]
+__all__ = ["BLACK_LEVEL", "BLACK_SHARE", "KEEP_SEPARATOR", "alpha_problem", "excluded_folders", "mask_is_black", "mask_problem", "report_lines",
+           "separator_problem"]

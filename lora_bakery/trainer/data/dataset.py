@@ -110,7 +110,9 @@ class DatasetPlan:
 def subsets_from_folders(train_data_dir: str | None, reg_data_dir: str | None) -> DatasetBlock:
     """kohya folder mode: one subset per ``N_name`` folder (N repeats, class tokens ``name``).
 
-    Folders without a repeat count are skipped, as kohya does; :func:`build_plan` reports them.
+    Folders without a repeat count are skipped, as kohya does; :func:`build_plan` reports them. A
+    training folder's masks (the Dataset tab's ``masks/``, found by :func:`folders.mask_folder_for`, the
+    rule the scan checks masks by) become its ``conditioning_data_dir``, used under ``training.masked_loss``.
     """
     subsets = []
     for root, is_reg in ((train_data_dir, False), (reg_data_dir, True)):
@@ -125,31 +127,10 @@ def subsets_from_folders(train_data_dir: str | None, reg_data_dir: str | None) -
             repeats, name = folders.parse_concept_folder(entry.name)
             if repeats is None:
                 continue
-            subsets.append(
-                Subset(image_dir=entry.path, num_repeats=repeats, class_tokens=name, is_reg=is_reg)
-            )
+            masks = None if is_reg else folders.mask_folder_for(root, entry.name)
+            subsets.append(Subset(image_dir=entry.path, num_repeats=repeats, class_tokens=name, is_reg=is_reg,
+                                  conditioning_data_dir=str(masks) if masks else None))
     return DatasetBlock(subsets=subsets)
-
-
-def excluded_folders(root: str | None) -> list[tuple[Path, str]]:
-    """The folders of a training root that are not trained, each with the reason (hidden ones left out).
-
-    Folders without a repeat count (kohya skips them) carry :func:`folders.problems`' advice; folders
-    :func:`folders.is_skipped_dir` keeps out of training (``_duplicates``, mask folders) say so.
-    """
-    if not root or not os.path.isdir(root):
-        return []
-    out: list[tuple[Path, str]] = []
-    for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        if not entry.is_dir() or entry.name.startswith("."):
-            continue
-        if entry.name == folders.DUPLICATES_DIR:
-            out.append((Path(entry.path), "duplicates the Dataset tab set aside, never trained"))
-        elif folders.is_skipped_dir(entry.name):
-            out.append((Path(entry.path), "not a concept folder (LoRA Bakery's own, or masks), never trained"))
-        elif folders.parse_concept_folder(entry.name)[0] is None:
-            out.append((Path(entry.path), " ".join(folders.problems(entry.name)) or "not named N_name"))
-    return out
 
 
 def _bucket_settings(ds: dict[str, Any], architecture: str) -> BucketSettings:
@@ -244,8 +225,10 @@ def build_plan(
 
     plan = DatasetPlan(items=[], subsets=[], datasets=[], architecture=architecture)
     if ds_cfg.folder_mode:
-        plan.excluded = excluded_folders(ds_cfg.train_data_dir) + excluded_folders(ds_cfg.reg_data_dir)
+        plan.excluded = checks.excluded_folders(ds_cfg.train_data_dir) + checks.excluded_folders(ds_cfg.reg_data_dir)
     state = _Preflight(config.training.masked_loss, decode=bad_images == "skip")  # skipping: nothing fails later
+    state.masks_somewhere = state.masked_loss and any(
+        s.conditioning_data_dir and not s.is_reg for _, subs in resolved for s in subs)
     for ds_index, (ds_values, subsets) in enumerate(resolved):
         ds_values = dict(ds_values)
         if ds_values["batch_size"] is None:
@@ -285,8 +268,9 @@ def build_plan(
                 )
             )
     if config.training.masked_loss and not state.any_mask_source:
-        plan.warnings.append("training.masked_loss is on, but no subset has conditioning_data_dir (a [[datasets]] "
-                             "subset key) or alpha_mask: every image trains unmasked")
+        plan.warnings.append("training.masked_loss is on, but there are no masks (a masks/ folder in folder mode, "
+                             "conditioning_data_dir in a [[datasets]] subset) and no alpha_mask: every image trains "
+                             "unmasked")
     _raise_if_unusable(plan, state, ds_cfg, bad_images, missing_captions)
     return plan
 
@@ -298,6 +282,7 @@ class _Preflight:
         self.masked_loss = masked_loss
         self.decode = decode
         self.any_mask_source = False
+        self.masks_somewhere = False  # a training subset has a mask folder: one without is left out
         self.broken: list[str] = []
         self.uncaptioned: list[str] = []
         self.separators: list[str] = []
@@ -320,6 +305,10 @@ def _subset_infos(subset: ResolvedSubset, sub_index: int, ds_index: int, missing
     images = folders.list_images(subset.image_dir)
     if not images:
         plan.warnings.append(f"{subset.image_dir}: no images")
+    if state.masks_somewhere and not (masks or subset.alpha_mask or subset.is_reg):
+        reason = "no mask folder for its folder (other folders have masks; masked loss)"  # as the scan's mask-none
+        plan.skipped.extend((image, reason) for image in images)
+        return []
     infos = []
     for image in images:
         info = _image_info(image, subset, sub_index, ds_index, missing, plan, state, masks)
@@ -353,7 +342,7 @@ def _image_info(image: Path, subset: ResolvedSubset, sub_index: int, ds_index: i
         caption = subset.class_tokens or ""
     mask = None
     if masks:
-        mask = checks.find_mask(masks, image, folders.IMAGE_EXTENSIONS)
+        mask = folders.find_mask(masks, image)
         problem = f"no mask with the same name in {masks} (masked loss)" if mask is None else checks.mask_problem(mask)
     elif subset.alpha_mask:
         problem = checks.alpha_problem(image)
