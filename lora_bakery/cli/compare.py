@@ -3,7 +3,8 @@
 ``RUN`` is a training output folder (every epoch file is used) or one LoRA file. Axes are
 ``--x/--y/--z KIND[=v1,v2,...]`` with KIND one of epoch, weight, te_weight, unet_weight, blocks,
 prompt_sr, seed, cfg (epoch values: numbers or ``final``; blocks: preset names, vectors with ``;``).
-Default: epochs across, weights 0.6/0.8/1.0 down. ``--list`` only prints the epoch table.
+Default: epochs across, weights 0.6/0.8/1.0 down (one file: its epoch axis is dropped, the other
+axes move up). ``--list`` only prints the epoch table (one row for one file).
 """
 
 from __future__ import annotations
@@ -74,17 +75,35 @@ def parse_axis(text: str | None, epochs: list[Any]) -> Any:
     return Axis(kind, parsed, labels)
 
 
+def _run_files(run_path: Path) -> list[Any]:
+    """The epoch files ``RUN`` stands for: a folder's networks, or the one file given.
+
+    Raises:
+        ValueError: the path does not exist, is not a ``.safetensors`` file, or the folder has none.
+    """
+    from lora_bakery.extension.compare import epoch_file, list_epochs
+
+    if run_path.is_dir():
+        epochs = list_epochs(run_path)
+        if not epochs:
+            raise ValueError(f"no .safetensors files in {run_path}")
+        return epochs
+    if not run_path.exists():
+        raise ValueError(f"no such file or folder: {run_path}")
+    if run_path.suffix.lower() != ".safetensors":
+        raise ValueError(f"not a .safetensors LoRA file or a training output folder: {run_path}")
+    return [epoch_file(run_path)]
+
+
 def run(args: argparse.Namespace) -> int:
-    from lora_bakery.extension.compare import GridSpec, list_epochs, load_presets, run_grid
+    from lora_bakery.extension.compare import GridSpec, load_presets, run_grid
     from lora_bakery.extension.jobs import TqdmSink
 
     run_path = Path(args.run)
-    if not run_path.exists() or (run_path.is_file() and run_path.suffix.lower() != ".safetensors"):
-        print(f"error: {run_path} is neither a training output folder nor a .safetensors LoRA", file=sys.stderr)
-        return 1
-    epochs = list_epochs(run_path) if run_path.is_dir() else []
-    if run_path.is_dir() and not epochs:
-        print(f"error: no .safetensors files in {run_path}", file=sys.stderr)
+    try:
+        epochs = _run_files(run_path)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.list:
         rows = [e.summary() for e in epochs]
@@ -94,12 +113,14 @@ def run(args: argparse.Namespace) -> int:
             for row in rows:
                 print("  ".join(f"{k}={v}" for k, v in row.items() if v))
         return 0
+    single = run_path.is_file()
     try:
-        axes = [parse_axis(a, epochs) for a in (args.x, args.y, args.z)]
-        if run_path.is_file():
-            axes = [a for a in axes if a is None or a.kind != "epoch"] + [None]
+        # One file has no epochs to vary: its epoch axis is dropped before it is parsed, and the
+        # other axes move up (the default "epochs across, weights down" becomes weights across).
+        texts = [a for a in (args.x, args.y, args.z) if not (single and a and a.partition("=")[0].strip() == "epoch")]
+        axes = [parse_axis(a, epochs) for a in texts] + [None] * (3 - len(texts))
         spec = GridSpec(
-            prompt=args.prompt, negative_prompt=args.negative, lora=str(run_path) if run_path.is_file() else None,
+            prompt=args.prompt, negative_prompt=args.negative, lora=str(run_path) if single else None,
             weight=args.weight, blocks=args.blocks, seed=args.seed, width=args.width, height=args.height,
             steps=args.steps, cfg_scale=args.cfg, sampler=args.sampler, x=axes[0], y=axes[1], z=axes[2],
             presets=load_presets(args.presets),

@@ -2,7 +2,8 @@
 
 Public API:
 
-- :func:`list_epochs` / :class:`EpochFile` — a run folder's epoch files with their metadata.
+- :func:`list_epochs` / :func:`epoch_file` / :class:`EpochFile` — a run folder's (or one file's) epoch files
+  with their metadata.
 - :class:`GridSpec`, :class:`Axis`, :func:`plan_cells`, :func:`plan_requests`, :func:`run_grid` — XYZ grids
   through ``Host.generate`` (cells saved, A1111-style labelled grid, ``grid.json``).
 - :data:`DEFAULT_PRESETS`, :func:`load_presets`, :func:`save_presets`, :func:`resolve_blocks` — lbw presets.
@@ -19,7 +20,7 @@ from __future__ import annotations
 from .analysis import BlockNorms, block_norms, file_block_norms, plot_block_norms
 from .bake import BakeResult, bake_block_weights, default_output
 from .effect import BlockEffect, block_effects, changed_percent
-from .epochs import EpochFile, latest_run, list_epochs, read_metadata
+from .epochs import EpochFile, epoch_file, latest_run, list_epochs, read_metadata
 from .grid import AXIS_KINDS, Axis, Cell, GridResult, GridSpec, plan_cells, plan_requests, run_grid
 from .presets import DEFAULT_PRESETS, load_presets, parse_presets, parse_vector, resolve_blocks, save_presets
 
@@ -39,6 +40,7 @@ __all__ = [
     "block_norms",
     "changed_percent",
     "default_output",
+    "epoch_file",
     "file_block_norms",
     "latest_run",
     "list_epochs",

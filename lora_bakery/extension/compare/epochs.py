@@ -83,6 +83,23 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+def epoch_file(path: str | Path) -> EpochFile:
+    """One network file, named the way kohya names epoch saves (or not): its :class:`EpochFile`.
+
+    Used for every file of a run folder, and for a single file given on its own (``bakery compare
+    FILE --list``). Only the header is read.
+    """
+    path = Path(path)
+    stem = path.stem
+    meta = read_metadata(path)
+    m_epoch, m_step = _EPOCH.match(stem), _STEP.match(stem)
+    if m_epoch:
+        return EpochFile(path, m_epoch["name"], int(m_epoch["num"]), _int(meta.get("ss_steps")), False, meta)
+    if m_step:
+        return EpochFile(path, m_step["name"], _int(meta.get("ss_epoch")), int(m_step["num"]), False, meta)
+    return EpochFile(path, stem, _int(meta.get("ss_epoch")), _int(meta.get("ss_steps")), True, meta)
+
+
 def list_epochs(folder: str | Path, name: str | None = None) -> list[EpochFile]:
     """Every ``.safetensors`` network of a run folder, epoch order (the final file last).
 
@@ -96,18 +113,7 @@ def list_epochs(folder: str | Path, name: str | None = None) -> list[EpochFile]:
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"not a folder: {folder}")
-    files: list[EpochFile] = []
-    for path in sorted(folder.glob("*.safetensors")):
-        stem = path.stem
-        meta = read_metadata(path)
-        m_epoch, m_step = _EPOCH.match(stem), _STEP.match(stem)
-        if m_epoch:
-            item = EpochFile(path, m_epoch["name"], int(m_epoch["num"]), _int(meta.get("ss_steps")), False, meta)
-        elif m_step:
-            item = EpochFile(path, m_step["name"], _int(meta.get("ss_epoch")), int(m_step["num"]), False, meta)
-        else:
-            item = EpochFile(path, stem, _int(meta.get("ss_epoch")), _int(meta.get("ss_steps")), True, meta)
-        files.append(item)
+    files = [epoch_file(path) for path in sorted(folder.glob("*.safetensors"))]
     if name is not None:
         files = [f for f in files if f.name == name]
 
@@ -126,4 +132,4 @@ def latest_run(folder: str | Path) -> list[EpochFile]:
     return [f for f in files if f.name == newest.name]
 
 
-__all__ = ["EpochFile", "latest_run", "list_epochs", "read_metadata"]
+__all__ = ["EpochFile", "epoch_file", "latest_run", "list_epochs", "read_metadata"]

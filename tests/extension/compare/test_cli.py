@@ -33,3 +33,35 @@ def test_blocks_norms_bake_presets(locon_run, tmp_path, capsys):
     user.write_text("MINE:" + ",".join(["0.25"] * 12) + "\n")
     assert main(["blocks", "--presets", str(user), "presets"]) == 0
     assert "MINE:0.25" in capsys.readouterr().out
+
+
+def test_compare_one_file_lists_and_grids_with_default_axes(locon_run, tmp_path, capsys):
+    final = locon_run[-1]
+    assert main(["compare", str(final), "--list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["file"], r["epoch"]) for r in rows] == [(final.name, "3")]
+    assert main(["compare", str(locon_run[0]), "--list"]) == 0
+    assert capsys.readouterr().out.startswith(f"file={locon_run[0].name}  epoch=1")
+    out = tmp_path / "one"
+    # Default axes (epoch across, weights down): the epoch axis goes, the weights move across.
+    assert main(["compare", str(final), "--tiny", "sd15", "--steps", "1", "--width", "64", "--height", "64",
+                 "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["cells"] == 3 and summary["y"] == [""] and (out / "grid.png").is_file()
+    assert summary["x"] == ["weight: 0.6", "weight: 0.8", "weight: 1.0"]
+
+
+def test_compare_says_what_is_wrong_with_the_path(tmp_path, capsys):
+    missing = tmp_path / "nope.safetensors"
+    for extra in (["--list"], []):
+        assert main(["compare", str(missing), *extra]) == 1
+        err = capsys.readouterr()
+        assert err.out == "" and f"no such file or folder: {missing}" in err.err
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    assert main(["compare", str(text), "--list"]) == 1
+    assert "not a .safetensors" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["compare", str(empty), "--list"]) == 1
+    assert "no .safetensors files" in capsys.readouterr().err
