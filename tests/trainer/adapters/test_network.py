@@ -221,3 +221,33 @@ def test_dylora_trains_one_rank_band(sd15_views) -> None:
     assert rows.tolist() in ([True, True, False, False], [False, False, True, True])
     cols = adapter.lora_up.weight.grad.abs().sum(dim=0) > 0
     assert cols.tolist() == rows.tolist()
+
+
+@pytest.mark.parametrize(
+    ("shape", "dim", "full"),
+    [((768, 768), 16, True), ((1280, 1280), 16, False), ((320, 320, 3, 3), 16, True), ((320, 320, 3, 3), 8, False)],
+)
+def test_lokr_w2_is_whole_where_lycoris_makes_it_whole(shape, dim: int, full: bool) -> None:
+    """LyCORIS stores w2 whole when dim >= max(b, d) / 2 (768 = 24 x 32, 1280 = 32 x 40, 320 = 16 x 20),
+    builds its modules by that rule when it loads a file, and uses scale 1 then; A1111 reads either."""
+    from lora_bakery.trainer.adapters.lokr import LokrModule
+    from tests.reference_loader.a1111_modules import RefLokr
+
+    layer = torch.nn.Linear(shape[1], shape[0]) if len(shape) == 2 else torch.nn.Conv2d(shape[1], shape[0], 3, padding=1)
+    module = LokrModule("lora_unet_x", layer, dim, 4.0, make_options("lokr", dim=dim, alpha=4.0))
+    tensors = module.kohya_tensors()
+    assert ("lokr_w2" in tensors) is full and ("lokr_w2_a" in tensors) is not full
+    if full:
+        assert tuple(tensors["lokr_w2"].shape) == (shape[0] // module.lokr_w1.shape[0], shape[1] // module.lokr_w1.shape[1],
+                                                   *shape[2:])
+        assert float(tensors["alpha"]) == dim and module.scale() == 1.0
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen))
+    ref = RefLokr("lora_unet_x", {k: v.detach() for k, v in module.kohya_tensors().items()}, (1.0, 1.0))
+    expected = ref.calc_updown(layer.weight.detach())
+    assert torch.allclose(module.updown(), expected, rtol=1e-5, atol=1e-5)
+    clone = LokrModule("lora_unet_x", layer, dim, 4.0, make_options("lokr", dim=dim, alpha=4.0))
+    clone.load_kohya_tensors(module.kohya_tensors())
+    assert torch.equal(clone.updown(), module.updown())
