@@ -6,7 +6,7 @@ One load of the checkpoint in our standalone host (``DiffusersHost``, the Compar
 CLI's), then:
 
 1. **Files we write** for kohya and LyCORIS to read: the trained ``OURS_FILE`` (U-Net LoRA), plus a
-   LoCon (text encoder + U-Net, 3x3 convs), a LoHa and a LoKr, each made by ``create_network`` over
+   LoCon and a LoHa (text encoder + U-Net, 3x3 convs) and a LoKr (no 3x3 convs, see ``SYNTHETIC``), each made by ``create_network`` over
    the views with random weights and saved by ``save_network`` (the trainer's saver, fp32).
 2. **Our outputs** with each of those files and with kohya's final file: the file is loaded by
    ``build_file_network`` (the adapter code that trains, as the host applies LoRAs for Compare
@@ -29,9 +29,12 @@ from pathlib import Path
 
 # Synthetic files: kind -> (options, std of the random weights). The stds make each delta a few
 # percent of the layer's output, so a wrong formula or scale shows far above float noise.
+# LoKr without 3x3 convs: LyCORIS 3.4.0's make_module_from_state_dict takes a conv's in_dim from
+# lokr_w2_b's width, kernel included, so where w1 is not square (SD1.5's up_blocks.2.resnets.0.conv1,
+# 1920 -> 640, w1 20x40) it picks the wrong factor and fails on its own modules' state dicts too.
 SYNTHETIC = {"locon": ({"dim": 16, "alpha": 8.0, "conv_dim": 8, "conv_alpha": 4.0}, 0.02),
              "loha": ({"dim": 16, "alpha": 8.0, "conv_dim": 8, "conv_alpha": 4.0}, 0.08),
-             "lokr": ({"dim": 16, "alpha": 8.0, "conv_dim": 8, "conv_alpha": 4.0}, 0.05)}
+             "lokr": ({"dim": 16, "alpha": 8.0}, 0.05)}
 LOADERS = {"locon": "kohya", "loha": "lycoris", "lokr": "lycoris"}
 
 
@@ -88,7 +91,8 @@ def compare_path(host, run_dir: Path, work: Path) -> dict:
     values = norms.get("values") or []
     report["norms"] = {"rc": rc, "labels": norms.get("labels"), "blocks": norms.get("blocks"),
                        "skipped": norms.get("skipped"),
-                       "nonzero_blocks": [sum(1 for v in row if v and math.isfinite(v)) for row in values]}
+                       "nonzero_blocks": [sum(1 for row in values if row[i] and math.isfinite(row[i]))  # per file
+                                          for i in range(len(norms.get("labels") or []))]}
     spec = GridSpec(prompt="sks, disc", negative_prompt="", lora=None, weight=1.0, blocks=None, seed=1, width=64,
                     height=64, steps=1, cfg_scale=7.0, sampler=None, x=Axis("epoch", [str(e.path) for e in epochs],
                                                                                [e.label for e in epochs]),

@@ -2,7 +2,8 @@
 
 ``RUN`` is a training output folder (every epoch file is used) or one LoRA file. Axes are
 ``--x/--y/--z KIND[=v1,v2,...]`` with KIND one of epoch, weight, te_weight, unet_weight, blocks,
-prompt_sr, seed, cfg (epoch values: numbers or ``final``; blocks: preset names, vectors with ``;``).
+prompt_sr, seed, cfg (epoch values: numbers, labels such as ``s600`` or ``final``; blocks: preset
+names, vectors with ``;``).
 Default: epochs across, weights 0.6/0.8/1.0 down (one file: its epoch axis is dropped, the other
 axes move up). ``--list`` only prints the epoch table (one row for one file).
 """
@@ -48,7 +49,8 @@ def _values(kind: str, text: str, epochs: list[Any]) -> tuple[list[Any], list[st
         chosen = epochs
         if items:
             wanted = {t.lower() for t in items}
-            chosen = [e for e in epochs if (e.final and "final" in wanted) or (str(e.epoch) in wanted and not e.final)]
+            chosen = [e for e in epochs if (e.final and "final" in wanted) or e.label.lower() in wanted
+                      or (str(e.epoch) in wanted and not e.final and not e.step_save)]
             if not chosen:
                 raise ValueError(f"no epoch file matches {text!r}")
         return [str(e.path) for e in chosen], [e.label for e in chosen]

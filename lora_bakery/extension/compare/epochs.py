@@ -28,6 +28,9 @@ class EpochFile:
         step (`int | None`): step number when known (``ss_steps`` or a step file name).
         final (`bool`): the file without a suffix (the run's last save).
         metadata (`dict[str, str]`): the safetensors ``__metadata__``.
+        step_save (`bool`): named by its step (``-step00000100``): labelled by the step, since
+            kohya writes the 0-based running epoch into a step save's ``ss_epoch`` (several step
+            saves of one epoch would all read ``e0``).
     """
 
     path: Path
@@ -36,11 +39,13 @@ class EpochFile:
     step: int | None
     final: bool
     metadata: dict[str, str] = field(default_factory=dict)
+    step_save: bool = False
 
     @property
     def label(self) -> str:
         """Short label for grids: ``e3``, ``s1200`` or ``final (e10)``."""
-        core = f"e{self.epoch}" if self.epoch is not None else f"s{self.step}" if self.step is not None else self.path.stem
+        by_step = self.step is not None and (self.step_save or self.epoch is None)
+        core = f"s{self.step}" if by_step else f"e{self.epoch}" if self.epoch is not None else self.path.stem
         return f"final ({core})" if self.final and core != self.path.stem else core
 
     def summary(self) -> dict[str, str]:
@@ -96,7 +101,7 @@ def epoch_file(path: str | Path) -> EpochFile:
     if m_epoch:
         return EpochFile(path, m_epoch["name"], int(m_epoch["num"]), _int(meta.get("ss_steps")), False, meta)
     if m_step:
-        return EpochFile(path, m_step["name"], _int(meta.get("ss_epoch")), int(m_step["num"]), False, meta)
+        return EpochFile(path, m_step["name"], _int(meta.get("ss_epoch")), int(m_step["num"]), False, meta, step_save=True)
     return EpochFile(path, stem, _int(meta.get("ss_epoch")), _int(meta.get("ss_steps")), True, meta)
 
 

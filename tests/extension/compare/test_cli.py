@@ -65,3 +65,22 @@ def test_compare_says_what_is_wrong_with_the_path(tmp_path, capsys):
     empty.mkdir()
     assert main(["compare", str(empty), "--list"]) == 1
     assert "no .safetensors files" in capsys.readouterr().err
+
+
+def test_kohya_step_saves_are_labelled_and_picked_by_step(tmp_path, capsys):
+    """kohya writes the 0-based running epoch into step saves: two of them must not both read ``e0``."""
+    import torch
+    from safetensors.torch import save_file
+
+    from lora_bakery.cli.compare import parse_axis
+    from lora_bakery.extension.compare import list_epochs
+
+    tensors = {"lora_unet_x.lora_down.weight": torch.zeros(2, 4), "lora_unet_x.lora_up.weight": torch.zeros(4, 2)}
+    for name, epoch, steps in (("k-step00000006", "0", "6"), ("k-step00000012", "0", "12"), ("k", "1", "12")):
+        save_file(tensors, str(tmp_path / f"{name}.safetensors"), metadata={"ss_epoch": epoch, "ss_steps": steps})
+    epochs = list_epochs(tmp_path)
+    assert [e.label for e in epochs] == ["s6", "s12", "final (e1)"]
+    axis = parse_axis("epoch=s12,final", epochs)
+    assert axis.labels == ["s12", "final (e1)"]
+    assert main(["compare", str(tmp_path / "k-step00000006.safetensors"), "--list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["step"] == "6"
