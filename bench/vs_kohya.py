@@ -169,26 +169,30 @@ def prepare_case(size: int, batch: int, steps: int, ctx: dict) -> dict:
     return case
 
 
-def run_side(side: str, case: dict, run: int, ctx: dict, save_every: int = 0) -> dict:
-    """One training run in a fresh process under the step clock; its summary or why it failed."""
+def _command(side: str, case: dict, out: Path, ctx: dict, wrapper: list[str], save_every: int = 0) -> tuple:
+    """The command line and environment of one training run inside ``wrapper`` (the clock or the profiler)."""
     from gpu_sides import kohya_args
 
+    if side == "ours":
+        cmd = [sys.executable, *wrapper, _bakery(), "train", case["ours_toml"], "--ckpt", case["ckpt"],
+               "--tokenizer", ctx["ours_tok"], "--out", str(out), "--no-samples"]
+        return cmd, _env(str(ROOT), ctx["warmup"])
+    args = kohya_args({**case, "out": str(out)})
+    if save_every:
+        args += ["--save_every_n_steps", str(save_every)]
+    cmd = [str(ctx["kohya_python"]), "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--num_cpu_threads_per_process", str(os.cpu_count() or 1), *wrapper, *args]
+    return cmd, _env(str(ctx["kohya"]), ctx["warmup"])
+
+
+def run_side(side: str, case: dict, run: int, ctx: dict, save_every: int = 0) -> dict:
+    """One training run in a fresh process under the step clock; its summary or why it failed."""
     out = ctx["work"] / f"out-{case['name']}-{side}-{run}"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     clock = out / "clock.json"
-    if side == "ours":
-        cmd = [sys.executable, str(BENCH / "step_clock.py"), str(clock), _bakery(), "train", case["ours_toml"],
-               "--ckpt", case["ckpt"], "--tokenizer", ctx["ours_tok"], "--out", str(out), "--no-samples"]
-        env = _env(str(ROOT), ctx["warmup"])
-    else:
-        args = kohya_args({**case, "out": str(out)})
-        if save_every:
-            args += ["--save_every_n_steps", str(save_every)]
-        cmd = [str(ctx["kohya_python"]), "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "1",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               str(BENCH / "step_clock.py"), str(clock), *args]
-        env = _env(str(ctx["kohya"]), ctx["warmup"])
+    cmd, env = _command(side, case, out, ctx, [str(BENCH / "step_clock.py"), str(clock)], save_every)
     spawned, t0 = time.time(), time.perf_counter()
     log = out / "log.txt"
     try:
@@ -205,6 +209,19 @@ def run_side(side: str, case: dict, run: int, ctx: dict, save_every: int = 0) ->
     summary.update(wall=wall, out=str(out), launch_to_first_step=(summary.get("first_step_wall") or spawned) - spawned,
                    files=sorted(p.name for p in out.glob("*.safetensors")))
     return summary
+
+
+def profile_side(side: str, case: dict, ctx: dict, count: int) -> Path:
+    """One more run under ``bench/step_profile.py`` (``count`` steps after warm-up); the table's file."""
+    out = ctx["work"] / f"profile-{case['name']}-{side}"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    table_file = out / "profile.txt"
+    wrapper = [str(BENCH / "step_profile.py"), str(table_file), str(ctx["warmup"]), str(count)]
+    cmd, env = _command(side, {**case, "steps": ctx["warmup"] + count + 1}, out, ctx, wrapper)
+    with open(out / "log.txt", "w") as f:
+        subprocess.run(cmd, cwd=str(out), env=env, stdout=f, stderr=subprocess.STDOUT, timeout=ctx["timeout"])
+    return table_file
 
 
 def rel_errors(ours_file: Path, kohya_file: Path, labels: list[str]) -> dict[str, dict]:
@@ -271,6 +288,8 @@ def main() -> int:
     parser.add_argument("--kohya", help="kohya's sd-scripts folder (default shared/peers/sd-scripts)")
     parser.add_argument("--timeout", type=int, default=1200, help="seconds one run may take")
     parser.add_argument("--no-interop", action="store_true", help="timing only")
+    parser.add_argument("--profile", type=int, default=0,
+                        help="also profile N steps of each side in the first case (torch.profiler, CPU op table)")
     parser.add_argument("--interop-only", action="store_true",
                         help="only the interop check, on the first case's files of an earlier run in --work")
     args = parser.parse_args()
@@ -313,6 +332,11 @@ def main() -> int:
                 if "error" in r and r.get("tail"):
                     print("    " + r["tail"].replace("\n", "\n    "), flush=True)
         results[case["name"]] = {side: best_of(rs) for side, rs in runs.items()}
+        if i == 0 and args.profile:
+            for side in ("ours", "kohya"):
+                path = profile_side(side, case, ctx, args.profile)
+                text = path.read_text() if path.is_file() else "(no profile: see its log.txt)"
+                print(f"\n--- {side}, {case['name']}: {text[:6000]}", flush=True)
         if i == 0 and not args.no_interop:
             ours_run, kohya_run = runs["ours"][0], runs["kohya"][0]
             if "error" in ours_run or "error" in kohya_run:
