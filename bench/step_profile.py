@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import runpy
 import sys
+import time
 
 
 def main() -> None:
@@ -27,12 +28,15 @@ def main() -> None:
         if state["steps"] == first:
             state["prof"] = profile(activities=[ProfilerActivity.CPU], record_shapes=False)
             state["prof"].__enter__()
+            state["t0"] = time.perf_counter()
         elif state["steps"] == first + count and state["prof"] is not None:
+            wall = time.perf_counter() - state["t0"]
             prof, state["prof"] = state["prof"], None
             prof.__exit__(None, None, None)
             averages = prof.key_averages()
             with open(out, "w") as f:
-                f.write(f"{count} steps after step {first}\n")
+                # Wall time of the window next to the ops' time: a gap is time outside torch ops.
+                f.write(f"{count} steps after step {first}: {wall:.2f} s wall\n")
                 f.write(averages.table(sort_by="self_cpu_time_total", row_limit=25, max_name_column_width=70))
                 f.write(averages.table(sort_by="cpu_time_total", row_limit=40, max_name_column_width=70))
 
