@@ -47,6 +47,8 @@ def test_summary_line_is_one_line_in_the_agreed_format():
     line = vs_kohya.summary_line(1.2, float("nan"), ["ours-loha:keys(missing=2,unexpected=0)", "compare:grid"])
     assert line == "kohya: step_ratio=1.20 mem_ratio=nan interop=FAIL:ours-loha:keys(missing=2,unexpected=0);compare:grid"
     assert "\n" not in line and " " not in line.split("interop=")[1]
+    assert vs_kohya.summary_line(0.9, 0.5, [], checked=False).endswith("interop=skipped")
+    assert vs_kohya.summary_line(0.9, 0.5, ["a_training_run_failed"], checked=False).endswith("interop=FAIL:a_training_run_failed")
 
 
 def _good_compare() -> dict:
