@@ -32,6 +32,16 @@ class Node(torch.nn.Module):
     """A container module (ldm blocks, CLIP layers...)."""
 
 
+class FakeAutoencoder(Node):
+    """``first_stage_model``: ldm calls its ``encode``/``decode`` (which ``lowvram`` wraps), not ``forward``."""
+
+    def encode(self, x):
+        return x
+
+    def decode(self, z):
+        return z
+
+
 class FakeSDModel(torch.nn.Module):
     """Stands in for ldm ``LatentDiffusion`` / sgm ``DiffusionEngine`` after A1111 loaded it."""
 
@@ -85,7 +95,7 @@ def _skeleton(arch: str, tokenizer_dirs: list[Path]) -> FakeSDModel:
         wrapped = Node()
         wrapped.tokenizer = toks[0]
         root.add_module("cond_stage_model", sd_hijack_clip.FrozenCLIPEmbedderWithCustomWords(wrapped))
-    root.add_module("first_stage_model", Node())
+    root.add_module("first_stage_model", FakeAutoencoder())
     return root
 
 

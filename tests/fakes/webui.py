@@ -25,6 +25,7 @@ from .a1111 import (
     fifo_lock,
     hashes,
     infotext_utils,
+    lowvram,
     paths_internal,
     processing,
     progress,
@@ -43,6 +44,7 @@ SUBMODULES = {
     "errors": errors, "call_queue": call_queue, "hashes": hashes, "sd_hijack": sd_hijack,
     "sd_hijack_clip": sd_hijack_clip, "sd_models": sd_models, "processing": processing,
     "script_callbacks": script_callbacks, "infotext_utils": infotext_utils, "paths_internal": paths_internal,
+    "lowvram": lowvram,
 }
 _MISSING = object()
 
@@ -62,6 +64,8 @@ class FakeWebui:
         self.sd_hijack = sd_hijack
         self.hashes = hashes
         self.infotext_utils = infotext_utils
+        self.lowvram = lowvram
+        self.devices = devices
 
     @property
     def state(self) -> shared_state.State:
@@ -78,7 +82,8 @@ class FakeWebui:
         return self
 
     def reset(self) -> None:
-        for mod in (shared, call_queue, progress, processing, networks, sd_hijack, script_callbacks, infotext_utils):
+        for mod in (shared, call_queue, progress, processing, networks, sd_hijack, script_callbacks, infotext_utils,
+                    lowvram, devices):
             mod.reset()
         hashes.cache.clear()
         errors.reports.clear()

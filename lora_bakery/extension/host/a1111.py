@@ -39,10 +39,6 @@ _local = threading.local()
 logger = logging.getLogger("lora_bakery.host.a1111")
 
 NO_MODEL = "No checkpoint is loaded in the webui. Pick one in the checkpoint dropdown at the top of the page."
-LOWVRAM = (
-    "LoRA Bakery trains on the loaded model's own weights, which --lowvram/--medvram keep on the CPU "
-    "between uses. Restart the webui without --lowvram/--medvram/--medvram-sdxl to bake."
-)
 
 
 def _depth() -> int:
@@ -164,8 +160,11 @@ class A1111Host:
     def model(self) -> ModelParts:
         """The loaded checkpoint as ModelParts: the live Parameters under checkpoint keys.
 
+        Under ``--medvram``/``--lowvram`` the parts carry an ``A1111Placement``: the trainer moves
+        its views to the GPU and gives the webui its own placement back afterwards.
+
         Raises:
-            `HostError`: no model loaded, an unsupported family (SD3), or --lowvram/--medvram.
+            `HostError`: no model loaded, or an unsupported family (SD3).
         """
         from modules import shared
 
@@ -174,8 +173,6 @@ class A1111Host:
         sd_model = self._sd_model()
         if getattr(sd_model, "is_sd3", False):
             raise HostError("The loaded checkpoint is SD3; LoRA Bakery supports SD1.x, SD2.x and SDXL.")
-        if getattr(sd_model, "lowvram", False):
-            raise HostError(LOWVRAM)
         arch = "sdxl" if getattr(sd_model, "is_sdxl", False) else "sd2" if getattr(sd_model, "is_sd2", False) else "sd1"
         params: dict[str, Any] = {}
         for name, param in sd_model.named_parameters():
@@ -196,6 +193,7 @@ class A1111Host:
             checkpoint_hash=getattr(info, "sha256", None) or _cached_sha256(path, name),
             legacy_hash=getattr(info, "hash", None),
             clip_skip=int(getattr(shared.opts, "CLIP_stop_at_last_layers", 1) or 1),
+            placement=_placement(sd_model),
         )
 
     @staticmethod
@@ -361,6 +359,15 @@ def _to_generated(processed: Any, req: GenerationRequest) -> list[GeneratedImage
             infotext=infotexts[start + i] if start + i < len(infotexts) else str(getattr(processed, "info", "")),
         ))
     return out
+
+
+def _placement(sd_model: Any) -> Any:
+    """An ``A1111Placement`` when ``modules/lowvram.py`` manages the model (--medvram/--lowvram), else None."""
+    if not getattr(sd_model, "lowvram", False):
+        return None
+    from .a1111_placement import A1111Placement
+
+    return A1111Placement(sd_model)
 
 
 def _cached_sha256(path: str | None, name: str) -> str | None:

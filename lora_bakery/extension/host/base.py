@@ -40,6 +40,8 @@ class ModelParts:
         checkpoint_hash (`str`, *optional*): sha256 (hex) of the checkpoint file when known.
         legacy_hash (`str`, *optional*): A1111's 8-hex legacy hash when known.
         clip_skip (`int`, defaults to 1): the host's clip-skip setting.
+        placement (`HostPlacement`, *optional*): set when the host keeps its model off the GPU
+            between uses (A1111 --medvram/--lowvram); see ``lora_bakery.trainer.placement``.
     """
 
     architecture: Architecture
@@ -51,6 +53,7 @@ class ModelParts:
     checkpoint_hash: str | None = None
     legacy_hash: str | None = None
     clip_skip: int = 1
+    placement: Any = None
 
 
 @dataclass

@@ -270,6 +270,21 @@ class TrainingSection(Section):
         "time per step; used only when nothing random runs inside the U-Net, without gradient accumulation "
         "or checkpointing; falls back to normal steps by itself).", group="General",
     )
+    cache_text_encoder_outputs: bool = opt(
+        False,
+        "Encode every caption once before training and free the text encoder (not with text-encoder training, "
+        "shuffle_caption, caption/tag dropout, token warmup or wildcards). On by itself under --medvram/--lowvram "
+        "when allowed.",
+        group="General",
+        kohya="cache_text_encoder_outputs",
+    )
+    fp8_base: bool = opt(
+        False,
+        "Keep the frozen U-Net's Linear/Conv weights in fp8 for the bake (about half its VRAM); needs bf16/fp16 "
+        "mixed precision and torch 2.1+.",
+        group="General",
+        kohya="fp8_base",
+    )
     seed: int = opt(42, "Seed of everything random in training.", group="General", min=0)
     clip_skip: int | None = opt(
         None,

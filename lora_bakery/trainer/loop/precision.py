@@ -51,19 +51,22 @@ class Precision:
             return torch.cuda.amp.GradScaler()
 
 
-def choose_precision(mixed_precision: str, base: torch.Tensor) -> Precision:
+def choose_precision(mixed_precision: str, base: torch.Tensor, device: torch.device | None = None) -> Precision:
     """Decide autocast and scaling from the config and the host's weights.
 
     Args:
         mixed_precision (`str`): ``"fp16"``, ``"bf16"`` or ``"no"`` (``training.mixed_precision``).
-        base (`torch.Tensor`): any of the host's U-Net weights (device and dtype are read).
+        base (`torch.Tensor`): any of the host's U-Net weights (its dtype is read, and its device
+            unless ``device`` is given).
+        device (`torch.device`, *optional*): where training runs when that is not where the host
+            keeps its weights (A1111 ``--medvram``: the weights wait on the CPU).
 
     Returns:
         `Precision`
     """
     if mixed_precision not in _DTYPES:
         raise ValueError(f"mixed_precision must be fp16, bf16 or no, got {mixed_precision!r}")
-    device, base_dtype = base.device, base.dtype
+    device, base_dtype = torch.device(device) if device is not None else base.device, base.dtype
     wanted = _DTYPES[mixed_precision]
     messages: list[str] = []
     if device.type == "cuda":

@@ -21,7 +21,7 @@ import torch
 from ..config import ConfigError, TrainConfig
 from ..memory import is_out_of_memory
 from ..saving.run_files import clip_skip_of
-from . import outputs
+from . import outputs, placing
 from .distributed import Distributed
 from .graphs import GraphedUNet, graph_blockers
 from .plot import ScalarLog, write_loss_plot
@@ -65,6 +65,7 @@ class Run:
         self.network: Any = None
         self.last_good: Path | None = None
         self.views = views
+        self.placement: Any = None
 
     # -- messages -------------------------------------------------------------------------------
     def note(self, text: str) -> None:
@@ -92,6 +93,8 @@ class Run:
         finally:
             if self.network is not None:
                 self.network.remove()
+            if self.placement is not None:
+                self.placement.restore()
             host.restore(self.parts.parameters)
             self.result.seconds = time.perf_counter() - start
             self._free()
@@ -132,10 +135,13 @@ class Run:
             self.views = build_views(parts.parameters, arch)
         elif self.views.architecture != arch:
             raise TrainError(f"the views given are {self.views.architecture}, the model is {arch}", reason="config")
-        self.precision = choose_precision(cfg.training.mixed_precision, next(self.views.unet.parameters()))
+        self.placement = placing.view_placement(self)
+        device = self.placement.device if self.placement is not None else None
+        self.precision = choose_precision(cfg.training.mixed_precision, next(self.views.unet.parameters()), device)
         for message in self.precision.messages + self.views.report.messages:
             self.note(message)
         self.device = self.precision.device
+        placing.check_fp8(self)
         self.v_pred = cfg.training.v_pred if cfg.training.v_pred is not None else parts.prediction == "v"
         self.batcher = BucketBatcher(self.plan, seed)
         total_batches = self.dist.batches_per_epoch(self.batcher.batches_per_epoch())
@@ -153,7 +159,11 @@ class Run:
         self.graphs = self._graphs()
         self.clip_skip = clip_skip_of(cfg.training.clip_skip, getattr(parts, "clip_skip", None), arch)
         self.text = TextConditioner(arch, self.views.text_encoders, parts.tokenizers, self.clip_skip, cfg.training.max_token_length)
-        self._cache_latents()
+        placing.begin(self)
+        with placing.vae_placed(self):
+            self._cache_latents()
+        placing.prepare_text(self)
+        placing.bring_unet(self)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.scaler = self.precision.scaler()
         res = self.plan.datasets[0]["resolution"]

@@ -13,6 +13,7 @@ is reported once and switched off, it never stops the run.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,9 @@ def make_samples(run: Any, epoch: int, lora_file: Path | None) -> list[Path]:
         run.network.eval()
         for m in modules:
             m.eval()
-        images = list(run.sampler(list(run.prompts), lora_file) or [])
+        lend = run.placement.lend() if run.placement is not None else contextlib.nullcontext()
+        with lend:  # medvram / fp8: the host gets its own placement back while it renders
+            images = list(run.sampler(list(run.prompts), lora_file) or [])
     except Exception as exc:  # a sampler problem must not end the training
         run.note(f"sample images switched off: {type(exc).__name__}: {exc}")
         run.prompts = []

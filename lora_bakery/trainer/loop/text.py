@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -149,3 +150,96 @@ def sdxl_time_ids(items: Sequence[Any], device: torch.device, dtype: torch.dtype
         left, top, _, _ = sdxl_crop_ltrb(item.choice.bucket, item.choice.size)
         rows.append([oh, ow, int(top), int(left), bh, bw])
     return torch.tensor(rows, device=device, dtype=dtype)
+
+
+#: Caption options that change a caption from step to step, so its encoding cannot be cached
+#: (kohya ``is_text_encoder_output_cacheable``; wildcards and every-N-epochs dropout vary it too).
+VARYING_CAPTION_OPTIONS = (
+    "shuffle_caption",
+    "caption_dropout_rate",
+    "caption_dropout_every_n_epochs",
+    "caption_tag_dropout_rate",
+    "token_warmup_step",
+    "enable_wildcard",
+)
+
+
+def varying_caption_options(plan: Any) -> list[str]:
+    """``"option in folder"`` for every subset with items whose captions vary between steps.
+
+    Args:
+        plan (`DatasetPlan`): the run's dataset plan.
+
+    Returns:
+        `list[str]`: e.g. ``["shuffle_caption in 10_zqx"]``; empty when every caption is fixed.
+    """
+    from ..data.captions import CaptionOptions
+
+    found = []
+    for index in sorted({item.subset for item in plan.items}):
+        subset = plan.subsets[index]
+        options = CaptionOptions.from_values(subset.values)
+        on = [name for name in VARYING_CAPTION_OPTIONS if getattr(options, name)]
+        if on:
+            where = Path(str(subset.image_dir or "")).name or f"subset {index + 1}"
+            found.append(f"{', '.join(on)} in {where}")
+    return found
+
+
+class CachedConditioning:
+    """:class:`TextConditioner` outputs computed once per distinct caption (``cache_text_encoder_outputs``).
+
+    Same ``encode`` as the conditioner, so the loop does not know the difference; the entries live in
+    RAM (CPU) in the dtype the encoder produced them in, and only a batch's rows go to the device.
+
+    Args:
+        entries (`dict`): caption → (hidden ``[L, D]``, pooled ``[P]`` or ``None``).
+    """
+
+    def __init__(self, entries: dict[str, tuple[torch.Tensor, torch.Tensor | None]]) -> None:
+        self.entries = entries
+
+    @classmethod
+    def build(cls, conditioner: TextConditioner, captions: Sequence[str], device: torch.device, autocast: Any,
+              tick: Any = None, batch: int = 8) -> CachedConditioning:
+        """Encode every distinct caption once (no gradients), ``batch`` at a time.
+
+        Args:
+            conditioner (`TextConditioner`): the encoders (already on ``device``).
+            captions (`Sequence[str]`): processed captions (repeats are encoded once).
+            device (`torch.device`): where the encoders are.
+            autocast (`Callable`): the run's autocast context factory (the same numerics as the loop).
+            tick (`Callable`, *optional*): called with the number of captions done per batch.
+            batch (`int`, defaults to 8): captions per forward.
+        """
+        distinct = list(dict.fromkeys(captions))
+        entries: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
+        for start in range(0, len(distinct), batch):
+            chunk = distinct[start : start + batch]
+            with torch.no_grad(), autocast():
+                hidden, pooled = conditioner.encode(chunk, device)
+            for k, caption in enumerate(chunk):
+                entries[caption] = (hidden[k].cpu(), pooled[k].cpu() if pooled is not None else None)
+            if tick is not None:
+                tick(len(chunk))
+        return cls(entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def nbytes(self) -> int:
+        """RAM the cache holds."""
+        return sum(h.numel() * h.element_size() + (p.numel() * p.element_size() if p is not None else 0)
+                   for h, p in self.entries.values())
+
+    def encode(self, captions: Sequence[str], device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The cached conditioning of a batch (see :meth:`TextConditioner.encode`)."""
+        try:
+            rows = [self.entries[c] for c in captions]
+        except KeyError as exc:
+            raise RuntimeError(f"caption {exc.args[0]!r} was not cached before training; captions must not change "
+                               "between steps with cache_text_encoder_outputs") from None
+        hidden = torch.stack([h for h, _ in rows]).to(device)
+        pooled = torch.stack([p for _, p in rows]).to(device) if rows[0][1] is not None else None
+        return hidden, pooled

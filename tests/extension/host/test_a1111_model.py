@@ -84,10 +84,7 @@ def test_model_errors_are_readable(fake_webui):
     with pytest.raises(HostError, match="No checkpoint is loaded"):
         host.model()
     model = fake_webui.load(tiny_checkpoint("sd15"), "sd1")
-    model.lowvram = True
-    with pytest.raises(HostError, match="--lowvram"):
-        host.model()
-    model.lowvram, model.is_sd3 = False, True
+    model.is_sd3 = True
     with pytest.raises(HostError, match="SD3"):
         host.model()
 
@@ -108,3 +105,15 @@ def test_build_views_shares_every_parameter_with_the_live_model(fake_webui, tiny
     # building views does not touch the host's flags (the UNet keeps requires_grad=True)
     assert [p.requires_grad for p in sd_model.parameters()] == flags_before
     assert any(flags_before) and isinstance(views.unet, torch.nn.Module)
+
+
+def test_model_under_medvram_carries_the_webui_placement(fake_webui):
+    from lora_bakery.extension.host.a1111_placement import A1111Placement
+
+    model = fake_webui.load(tiny_checkpoint("sd15"), "sd1")
+    assert A1111Host().model().placement is None
+    fake_webui.shared.cmd_opts.medvram = True
+    fake_webui.lowvram.apply(model)
+    parts = A1111Host().model()
+    assert isinstance(parts.placement, A1111Placement) and parts.placement.description == "--medvram"
+    assert parts.placement.device == fake_webui.devices.device

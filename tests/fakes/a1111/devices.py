@@ -1,4 +1,5 @@
-"""Fake ``modules.devices``: CPU only."""
+"""Fake ``modules.devices``: CPU only (``device`` may be pointed at a second device by a test, see
+``tests/fakes/fake_gpu.py``; ``reset()`` puts it back)."""
 
 import torch
 
@@ -10,3 +11,8 @@ gc_calls = 0
 def torch_gc():
     global gc_calls
     gc_calls += 1
+
+
+def reset():
+    global device
+    device = cpu

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from . import call_queue, shared
+from . import call_queue, lowvram, shared
 
 calls: list[dict] = []
 re_extra_net = re.compile(r"<(\w+):([^>]+)>")  # modules/extra_networks.py
@@ -166,6 +166,8 @@ def process_images(p):
                 if state.interrupted:
                     break
                 state.sampling_step = step
+            if getattr(p.sd_model, "lowvram", False):  # the modules run, so lowvram's hooks move them
+                lowvram.run_like_generation(p.sd_model)
             if networks is not None:  # the patched forward of every layer
                 for module in p.sd_model.modules():
                     networks.network_apply_weights(module)

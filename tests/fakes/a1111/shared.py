@@ -12,7 +12,7 @@ state = shared_state.State()
 def default_cmd_opts():
     """The flags we read, at A1111 1.10.1's defaults (``modules/cmd_args.py``; ``lora_dir`` comes
     from the built-in Lora extension's preload, ``models/Lora``)."""
-    return SimpleNamespace(lowvram=False, medvram=False, lora_dir="", api=False, nowebui=False, api_auth=None,
+    return SimpleNamespace(lowvram=False, medvram=False, medvram_sdxl=False, lora_dir="", api=False, nowebui=False, api_auth=None,
                            listen=False, share=False, ngrok=None, server_name=None,
                            enable_insecure_extension_access=False)
 
