@@ -9,6 +9,7 @@ the slider out again, so the host's model is exactly what it was.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -138,6 +139,7 @@ class LecoRun:
 
             views = build_views(parts.parameters, parts.architecture)
         self.views = views
+        self.placement: Any = None
         self.output_dir = Path(config.saving.output_dir)
         self.name = config.saving.output_name
         self.previous_images: list[Any] = []
@@ -176,8 +178,6 @@ class LecoRun:
 
         def autocast() -> Any:
             if autocast_dtype is None:
-                import contextlib
-
                 return contextlib.nullcontext()
             return torch.autocast(device_type=base.device.type, dtype=autocast_dtype)
 
@@ -242,12 +242,13 @@ class LecoRun:
         try:
             if not live:
                 self.network.remove()
-            for m in pv.multipliers:
-                request = PreviewRequest(self.config.preview_prompt(), pv.negative_prompt, pv.seed, pv.width,
-                                         pv.height, pv.steps, pv.cfg_scale, float(m))
-                if live:
-                    self.network.set_multiplier(float(m))
-                images.append(self.previewer(request, None if live else path))
+            with self.placement.lend() if self.placement is not None else contextlib.nullcontext():
+                for m in pv.multipliers:
+                    request = PreviewRequest(self.config.preview_prompt(), pv.negative_prompt, pv.seed, pv.width,
+                                             pv.height, pv.steps, pv.cfg_scale, float(m))
+                    if live:
+                        self.network.set_multiplier(float(m))
+                    images.append(self.previewer(request, None if live else path))
         except Exception as exc:  # previews never stop the training
             self.note(f"previews switched off: {type(exc).__name__}: {exc}")
             self.previewer = None
@@ -278,9 +279,30 @@ class LecoRun:
 
     # -- the loop ------------------------------------------------------------------------------
     def __call__(self) -> LecoResult:
+        host = getattr(self.parts, "placement", None)
+        if host is None:
+            return self._run()
+        from ..placement import ViewPlacement
+
+        # A1111 --medvram/--lowvram: text encoders and U-Net on the GPU while the prompts are encoded,
+        # then only the U-Net; the webui's own placement is given back however the run ends
+        self.placement = ViewPlacement(self.views, self.parts.parameters, host.device, host)
+        try:
+            self.placement.begin()
+            self.placement.to_device("text_encoders")
+            self.placement.to_device("unet")
+            self.note(f"{host.description}: U-Net (and text encoders while the prompts are encoded) on the GPU for "
+                      "this run; the webui's placement is restored afterwards.")
+            return self._run()
+        finally:
+            self.placement.restore()
+
+    def _run(self) -> LecoResult:
         started = time.perf_counter()
         t = self.config.training
         self._setup()
+        if self.placement is not None:
+            self.placement.offload("text_encoders")
         start = self._resume()
         self._check_outputs(start)
         saves = set(files.save_steps(start, t.steps, self.config.saving.save_every))

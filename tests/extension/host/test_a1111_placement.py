@@ -242,3 +242,19 @@ def test_sample_images_during_the_bake_lend_the_model_back(fake_webui, tmp_path)
         assert state["unet"] == {"gpu"} and state["host"]["unet"] == {"cpu"} and state["module_in_gpu"] is None
         assert state["host_storage_kept"]
     _assert_restored(records, hooks)
+
+
+def test_leco_under_medvram_places_and_restores(fake_webui, tmp_path):
+    from lora_bakery.trainer.leco import train_leco
+    from tests.trainer.leco.helpers import config as leco_config
+
+    model = _load(fake_webui, "sd1", "medvram")
+    led = fake_webui.ledger
+    before, hooks = _record(model, led.where), _hooks(model, fake_webui.lowvram)
+    host = A1111Host()
+    with host.exclusive():
+        parts = host.model()
+        result = train_leco(leco_config(tmp_path / "out", training={"steps": 2}), parts)
+    assert result.steps == 2 and result.final.is_file()
+    assert any("--medvram" in m for m in result.messages)
+    _assert_restored((before, _record(model, led.where)), (hooks, _hooks(model, fake_webui.lowvram)))
