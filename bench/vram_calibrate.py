@@ -33,7 +33,7 @@ def views_for(case: str, device: str, dtype: Any) -> Any:
         from lora_bakery.trainer.tiny import tiny_checkpoint
 
         parts = load_checkpoint(tiny_checkpoint("sdxl" if case == "tiny-sdxl" else "sd15"))
-        for key, tensor in parts.parameters.items():
+        for tensor in parts.parameters.values():
             tensor.data = tensor.data.to(device, dtype)
         return build_views(parts.parameters, parts.architecture)
     from diffusers import UNet2DConditionModel
@@ -59,6 +59,9 @@ def run_case(case: str, res: int, batch: int, ckpt: bool, precision: str, device
     weight_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     autocast = None if precision == "fp32" else weight_dtype
     views = views_for(case, device, torch.float32 if fp8 else weight_dtype)
+    for module in views.unet.modules():  # as CUDA autocast runs them: norms in fp32
+        if isinstance(module, (torch.nn.GroupNorm, torch.nn.LayerNorm)):
+            module.float()
     if fp8:
         for m in views.unet.modules():
             if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):
@@ -69,17 +72,17 @@ def run_case(case: str, res: int, batch: int, ckpt: bool, precision: str, device
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     m = measure_training_step(views, resolution=res, batch=batch, gradient_checkpointing=ckpt, autocast_dtype=autocast)
-    measured = m.transient + m.optimizer
+    measured = m.transient + m.optimizer + m.adapters  # what the bake adds to the resident weights
     if device == "cuda":
-        measured = torch.cuda.max_memory_allocated() - base + m.optimizer  # peak of step 2 over what stayed
+        measured = torch.cuda.max_memory_allocated() - base
     est = estimate_training_vram(
         views.unet.config, res, batch, gradient_checkpointing=ckpt, mixed_precision=precision,
         weight_dtype="fp32" if fp8 else precision, fp8_base=fp8, network_params=m.trained_parameters,
         weights_on_device=0, device=device)
-    predicted = est.activations + est.gradients + est.optimizer + est.fp8_casts
+    predicted = est.activations + est.gradients + est.optimizer + est.weight_casts + est.adapters
     terms = unet_terms(dict(views.unet.config), res // 8, res // 8)
-    return {"terms": [terms.resnet, terms.resnet_in, terms.transformer, terms.transformer_in,
-                      max(terms.largest_resnet, terms.largest_layer)],"case": case, "res": res, "batch": batch, "ckpt": ckpt, "precision": precision, "fp8": fp8,
+    return {"terms": [terms.resnet, terms.resnet_in, terms.transformer, terms.transformer_in, terms.context,
+                      terms.largest_resnet, terms.largest_layer],"case": case, "res": res, "batch": batch, "ckpt": ckpt, "precision": precision, "fp8": fp8,
             "measured": measured, "estimate": predicted, "ratio": round(predicted / measured, 3),
             "transient": m.transient, "optimizer": m.optimizer, "trained": m.trained_parameters,
             "seconds": round(time.perf_counter() - started, 1)}

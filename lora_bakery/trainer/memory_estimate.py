@@ -7,7 +7,7 @@ plus the text encoders when their outputs cannot be cached and the VAE when late
 every step; without one, the host keeps everything on the device. ``fp8_base`` stores the U-Net's
 Linear/Conv weights in one byte each — but autocast's upcast copy of each such weight is saved for
 backward, so without gradient checkpointing a bf16/fp16 copy of all of them is alive at the peak
-(``fp8_casts``; checkpointing keeps one block's worth).
+(``weight_casts``; checkpointing keeps one block's worth).
 
 Activations are ``coefficient x elements x batch``, elements counted from the U-Net config
 (:mod:`.memory_shapes`: ResNet and transformer-layer channel x pixel sums). The coefficients are
@@ -50,12 +50,22 @@ ARCHS["sd15"] = ARCHS["sd1"]
 
 _BYTES = {"fp32": 4, "no": 4, "float": 4, "fp16": 2, "bf16": 2, "fp8": 1}
 
-#: Bytes per counted element: (resnet, transformer) without checkpointing, and
-#: (resnet_in, transformer_in, largest unit) with it; "full" = fp32, "half" = bf16/fp16 autocast.
-COEFFICIENTS: dict[str, dict[str, tuple[float, ...]]] = {
-    "full": {"plain": (12.0, 80.0), "checkpointed": (4.0, 4.0, 24.0)},
-    "half": {"plain": (8.0, 44.0), "checkpointed": (4.0, 4.0, 16.0)},
+#: Bytes per counted element (see :class:`~.memory_shapes.Terms`), "full" = fp32, "half" = fp16/bf16
+#: autocast over half-precision weights (norms run in fp32 there). Without checkpointing a ResNet
+#: keeps ~2.5 fp32 values per (in + out) x pixel and a transformer layer ~24 per channel x pixel
+#: (measured per block), ``scale`` covers what the whole U-Net adds (skips, up/down samplers,
+#: backward buffers); with checkpointing each unit keeps its input, the transformer modules their
+#: norm/projection tensors, and backward recomputes one unit at a time.
+COEFFICIENTS: dict[str, dict[str, float]] = {
+    "full": {"resnet": 10.0, "layer": 95.0, "context": 8.4, "scale": 1.33,
+             "ckpt_resnet_in": 4.0, "ckpt_layer_in": 4.0, "ckpt_module": 16.0},
+    "half": {"resnet": 8.0, "layer": 50.0, "context": 4.2, "scale": 1.33,
+             "ckpt_resnet_in": 2.0, "ckpt_layer_in": 2.0, "ckpt_module": 10.0},
 }
+#: Weight gradients are allocated while backward frees activations: at the peak about this share of
+#: them is alive on top of the activations, and never less than all of them plus this margin.
+GRAD_SHARE = 0.25
+GRAD_FLOOR = 1.1
 #: Text-encoder layers trained: bytes per counted element (tokens x (hidden + intermediate)).
 TEXT_COEFFICIENT = {"full": 16.0, "half": 10.0}
 #: Optimizer state in bytes per trained parameter (AdamW: two fp32 moments; 8-bit: two bytes).
@@ -75,10 +85,13 @@ class VramEstimate:
         gradients (`int`): fp32 gradients of the trained parameters.
         optimizer (`int`): optimizer state.
         activations (`int`): what one step keeps for backward and its transients.
-        fp8_casts (`int`): upcast copies of fp8 weights saved for backward (fp8_base).
+        weight_casts (`int`): autocast's copies of fp8 (fp8_base) or fp32 weights saved for backward.
         overhead (`int`): allocator slack and workspace (GPU only).
         free (`int`, *optional*): free memory on the device when known.
+        in_place (`int`): bytes of the estimate already allocated when ``free`` was read (the weights
+            and adapters when the run measures after placing them).
         notes (`list[str]`): what the numbers assume.
+        settings (`dict`): the savers' current values, for :meth:`savers`.
     """
 
     weights: int = 0
@@ -86,20 +99,21 @@ class VramEstimate:
     gradients: int = 0
     optimizer: int = 0
     activations: int = 0
-    fp8_casts: int = 0
+    weight_casts: int = 0
     overhead: int = 0
     free: int | None = None
+    in_place: int = 0
     notes: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
         return (self.weights + self.adapters + self.gradients + self.optimizer + self.activations
-                + self.fp8_casts + self.overhead)
+                + self.weight_casts + self.overhead)
 
     def parts(self) -> dict[str, int]:
         """The non-zero parts, largest first."""
-        items = {"weights": self.weights, "activations": self.activations + self.fp8_casts,
+        items = {"weights": self.weights, "activations": self.activations + self.weight_casts,
                  "optimizer": self.optimizer, "gradients": self.gradients, "adapters": self.adapters,
                  "overhead": self.overhead}
         return dict(sorted(((k, v) for k, v in items.items() if v), key=lambda kv: -kv[1]))
@@ -111,12 +125,15 @@ class VramEstimate:
 
     def fits(self) -> bool | None:
         """Whether it fits in the free memory (``None`` when that is unknown)."""
-        return None if self.free is None else self.total <= self.free
+        return None if self.free is None else self.total - self.in_place <= self.free
 
     def line(self) -> str:
         """``needs ≈ X GiB (weights a, activations b, ...), Y GiB free`` for the log."""
         parts = ", ".join(f"{k} {v / GIB:.2f}" for k, v in self.parts().items())
-        free = f", {self.free / GIB:.1f} GiB free" if self.free is not None else ""
+        free = ""
+        if self.free is not None:
+            still = f"{(self.total - self.in_place) / GIB:.1f} GiB more, " if self.in_place else ""
+            free = f"; {still}{self.free / GIB:.1f} GiB free"
         return f"memory: this bake needs ≈ {self.total / GIB:.1f} GiB ({parts}){free}"
 
     def savers(self) -> list[str]:
@@ -149,18 +166,23 @@ def _half(mixed_precision: str) -> str:
 
 
 def activation_bytes(unet_config: dict[str, Any], resolution: Any, batch: int, *, gradient_checkpointing: bool,
-                     mixed_precision: str) -> int:
-    """Activation bytes of one U-Net training step (see the module docstring)."""
+                     mixed_precision: str, tokens: int = 77) -> int:
+    """Activation bytes one U-Net training step keeps for backward (see the module docstring)."""
     width, height = (resolution, resolution) if isinstance(resolution, int) else resolution
-    terms = unet_terms(unet_config, max(1, height // 8), max(1, width // 8))
-    mode = COEFFICIENTS[_half(mixed_precision)]
+    terms = unet_terms(unet_config, max(1, height // 8), max(1, width // 8), tokens)
+    c = COEFFICIENTS[_half(mixed_precision)]
+    unit = max(c["resnet"] * terms.largest_resnet, c["layer"] * terms.largest_layer)
     if gradient_checkpointing:
-        r, t, u = mode["checkpointed"]
-        per = r * terms.resnet_in + t * terms.transformer_in + u * max(terms.largest_resnet, terms.largest_layer)
-    else:
-        r, t = mode["plain"]
-        per = r * terms.resnet + t * terms.transformer
-    return int(per * batch)
+        kept = (c["ckpt_resnet_in"] * terms.resnet_in + c["ckpt_layer_in"] * terms.transformer
+                + c["ckpt_module"] * terms.transformer_in)
+        return int(batch * (kept + unit))
+    return int(batch * (c["scale"] * (c["resnet"] * terms.resnet + c["layer"] * terms.transformer)
+                        + c["context"] * terms.context))
+
+
+def step_bytes(activations: int, gradients: int) -> int:
+    """What a step allocates and frees: activations and weight gradients overlap only partly."""
+    return int(max(activations + GRAD_SHARE * gradients, GRAD_FLOOR * gradients))
 
 
 def estimate_training_vram(
@@ -184,6 +206,7 @@ def estimate_training_vram(
     text_configs: list[dict[str, Any]] | None = None,
     free_bytes: int | None = None,
     device: str = "cuda",
+    tokens: int = 77,
 ) -> VramEstimate:
     """Estimate a bake's device memory.
 
@@ -209,6 +232,7 @@ def estimate_training_vram(
         text_configs (`list[dict]`, *optional*): CLIP configs for trained text-encoder activations.
         free_bytes (`int`, *optional*): free device memory (``torch.cuda.mem_get_info()[0]``).
         device (`str`): ``"cuda"`` adds allocator slack; ``"cpu"`` does not.
+        tokens (`int`): caption tokens (77, or 152/227 with max_token_length 150/225).
 
     Returns:
         `VramEstimate`
@@ -240,19 +264,21 @@ def estimate_training_vram(
     est.adapters = 4 * network_params
     est.gradients = 4 * network_params
     est.optimizer = OPTIMIZER_BYTES.get(optimizer, 8) * network_params
-    est.activations = activation_bytes(unet_config, resolution, batch, gradient_checkpointing=gradient_checkpointing,
-                                       mixed_precision=mixed_precision)
+    activations = activation_bytes(unet_config, resolution, batch, gradient_checkpointing=gradient_checkpointing,
+                                   mixed_precision=mixed_precision, tokens=tokens)
     if train_text_encoder and spec.get("text"):
-        est.activations += int(TEXT_COEFFICIENT[_half(mixed_precision)] * text_terms(spec["text"]) * batch)
-    if fp8_base:
-        half_bytes = 2 if mixed_precision in ("fp16", "bf16") else 4
-        share = 1.0 if not gradient_checkpointing else 0.0
-        est.fp8_casts = int(linear_conv * half_bytes * share)
-        if not gradient_checkpointing:
-            est.notes.append("fp8_base without gradient checkpointing keeps an upcast copy of every fp8 weight "
-                             "for backward: turn training.gradient_checkpointing on to get the saving")
+        activations += int(TEXT_COEFFICIENT[_half(mixed_precision)] * text_terms(spec["text"], tokens) * batch)
+    est.activations = step_bytes(activations, est.gradients) - est.gradients
+    half = mixed_precision in ("fp16", "bf16")
+    if half and (fp8_base or wbytes == 4) and not gradient_checkpointing:
+        # autocast's per-layer copy of each fp8/fp32 weight is saved for backward (the weights do not
+        # require grad, so autocast does not cache them, and their inputs need gradients)
+        est.weight_casts = 2 * linear_conv
+        est.notes.append(f"{'fp8_base' if fp8_base else 'an fp32 model under mixed precision'} without gradient "
+                         "checkpointing keeps an fp16/bf16 copy of every U-Net weight for backward; turn "
+                         "training.gradient_checkpointing on to avoid it")
     if device == "cuda":
-        est.overhead = int(CUDA_SLACK * (est.activations + est.fp8_casts) + CUDA_WORKSPACE)
+        est.overhead = int(CUDA_SLACK * (est.activations + est.weight_casts) + CUDA_WORKSPACE)
     return est
 
 
@@ -264,4 +290,4 @@ def compare(estimate: VramEstimate, measured_bytes: int) -> str:
             f"ratio {ratio:.2f} ({', '.join(f'{k} {v / GIB:.2f}' for k, v in estimate.parts().items())})")
 
 
-__all__ = ["ARCHS", "VramEstimate", "activation_bytes", "compare", "estimate_training_vram"]
+__all__ = ["ARCHS", "VramEstimate", "activation_bytes", "compare", "estimate_training_vram", "step_bytes"]

@@ -19,19 +19,22 @@ class Terms:
 
     Attributes:
         resnet (`int`): sum over ResNet blocks of (in + out channels) x pixels.
-        resnet_in (`int`): sum over ResNet blocks of in channels x pixels (what checkpointing keeps).
+        resnet_in (`int`): sum over ResNet blocks of in channels x pixels (their inputs: what
+            checkpointing keeps of them).
         transformer (`int`): sum over transformer layers of channels x pixels.
-        transformer_in (`int`): sum over transformer modules of channels x pixels (their inputs,
-            norm and projections, outside the checkpointed layers).
-        largest_unit (`int`): the biggest single ResNet ((in + out) x pixels) or transformer layer
-            (channels x pixels) — what checkpointing recomputes at once.
-        largest_unit_is_transformer (`bool`): which kind it is.
+        transformer_in (`int`): sum over transformer modules (the stacks of layers) of channels x
+            pixels (norm and projections around the layers, not checkpointed).
+        context (`int`): sum over transformer layers of channels x tokens (cross-attention keys
+            and values: they do not grow with the image).
+        largest_resnet (`int`): the biggest single ResNet, (in + out) x pixels.
+        largest_layer (`int`): the biggest single transformer layer, channels x pixels.
     """
 
     resnet: int
     resnet_in: int
     transformer: int
     transformer_in: int
+    context: int
     largest_resnet: int
     largest_layer: int
 
@@ -40,7 +43,7 @@ def _per_level(value: Any, levels: int) -> list[int]:
     return list(value) if isinstance(value, (list, tuple)) else [int(value)] * levels
 
 
-def unet_terms(config: dict[str, Any], height: int, width: int) -> Terms:
+def unet_terms(config: dict[str, Any], height: int, width: int, tokens: int = 77) -> Terms:
     """Count :class:`Terms` for a U-Net config at a latent size (pixels / 8).
 
     Args:
@@ -48,6 +51,7 @@ def unet_terms(config: dict[str, Any], height: int, width: int) -> Terms:
             ``down_block_types``, ``transformer_layers_per_block``).
         height (`int`): latent height.
         width (`int`): latent width.
+        tokens (`int`): caption tokens (77; 152/227 with max_token_length 150/225).
     """
     channels = list(config["block_out_channels"])
     levels = len(channels)
@@ -59,7 +63,7 @@ def unet_terms(config: dict[str, Any], height: int, width: int) -> Terms:
     for _ in range(levels):
         pixels.append(h * w)
         h, w = -(-h // 2), -(-w // 2)
-    resnet = resnet_in = transformer = transformer_in = 0
+    resnet = resnet_in = transformer = transformer_in = context = 0
     largest_resnet = largest_layer = 0
 
     def add_resnet(cin: int, cout: int, px: int) -> None:
@@ -69,9 +73,10 @@ def unet_terms(config: dict[str, Any], height: int, width: int) -> Terms:
         largest_resnet = max(largest_resnet, (cin + cout) * px)
 
     def add_transformer(c: int, n: int, px: int) -> None:
-        nonlocal transformer, transformer_in, largest_layer
+        nonlocal transformer, transformer_in, context, largest_layer
         transformer += n * c * px
         transformer_in += c * px
+        context += n * c * tokens
         largest_layer = max(largest_layer, c * px)
 
     # down path
@@ -100,7 +105,7 @@ def unet_terms(config: dict[str, Any], height: int, width: int) -> Terms:
             if attention[level]:
                 add_transformer(c, layers[level], pixels[level])
         prev_out = c
-    return Terms(resnet, resnet_in, transformer, transformer_in, largest_resnet, largest_layer)
+    return Terms(resnet, resnet_in, transformer, transformer_in, context, largest_resnet, largest_layer)
 
 
 def text_terms(configs: list[dict[str, Any]], tokens: int = 77) -> int:

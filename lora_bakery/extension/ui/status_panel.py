@@ -53,6 +53,11 @@ def describe_model(parts: ModelParts) -> str:
         rows.append(("Hash", f"`{parts.checkpoint_hash[:10]}`"))
     if parts.clip_skip != 1:
         rows.append(("Clip skip", str(parts.clip_skip)))
+    placement = getattr(parts, "placement", None)
+    if placement is not None:
+        rows.append(("GPU", f"webui {html.escape(str(placement.description))}: a bake caches latents and, when the "
+                            "captions allow, text-encoder outputs first, then trains with only the U-Net on the GPU; "
+                            "the webui's own placement is restored afterwards"))
     return "**Model**\n\n" + "\n".join(f"- **{k}:** {v}" for k, v in rows)
 
 

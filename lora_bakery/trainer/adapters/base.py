@@ -113,6 +113,18 @@ def layer_op(module: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> torch.
     return F.linear(x, weight)
 
 
+def adapter_input(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``x`` for the adapter's own (fp32) layers: cast only when autocast is off.
+
+    Under autocast the layer op casts ``x`` itself, and when ``x`` already has the autocast dtype that
+    cast returns the very tensor the host layer saved for backward. Casting to fp32 first would make
+    autocast save a fresh half-precision copy per adapted layer (three for q/k/v, which share one
+    input). LoRA's plain path skips the cast already; this covers its dropout path, DyLoRA and the
+    kinds that add ``op(x, updown)``. The results are the same bits.
+    """
+    return x if autocast_enabled(x.device.type) else x.to(dtype)
+
+
 class AdapterModule(nn.Module):
     """One adapted layer: the base's output plus this kind's delta, times ``multiplier``.
 
@@ -207,7 +219,7 @@ class AdapterModule(nn.Module):
         if self.multiplier == 0.0 or self.skip():
             return y
         delta = self.updown()
-        return y + layer_op(self.org_module, x.to(delta.dtype), delta).to(y.dtype)
+        return y + layer_op(self.org_module, adapter_input(x, delta.dtype), delta).to(y.dtype)
 
     # -- file layout ----------------------------------------------------------------------------
     def kohya_tensors(self) -> dict[str, torch.Tensor]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import NetworkOptions
+from .base import NetworkOptions, adapter_input
 from .lora import LoraModule
 from .registry import AdapterKind, register
 
@@ -71,7 +71,7 @@ class DyloraModule(LoraModule):
         stop = start + self.unit
         down = _band(self.lora_down.weight, start, stop, 0)
         up = _band(self.lora_up.weight, start, stop, 1)
-        x = x.to(down.dtype)
+        x = adapter_input(x, down.dtype)
         if isinstance(self.lora_down, torch.nn.Conv2d):
             lx = torch.nn.functional.conv2d(
                 x, down, None, self.lora_down.stride, self.lora_down.padding, self.lora_down.dilation

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import AdapterModule, NetworkOptions, alpha_tensor, autocast_enabled, scale_factors
+from .base import AdapterModule, NetworkOptions, adapter_input, alpha_tensor, autocast_enabled, scale_factors
 from .registry import AdapterKind, register
 
 DOWN = "lora_down.weight"
@@ -68,7 +68,7 @@ class LoraModule(AdapterModule):
 
     def lora_forward(self, x: torch.Tensor) -> torch.Tensor:
         """``up(down(x)) * scale`` with kohya's dropout and rank dropout (no multiplier)."""
-        lx = self.lora_down(x.to(self.lora_down.weight.dtype))
+        lx = self.lora_down(adapter_input(x, self.lora_down.weight.dtype))
         if self.dropout and self.training:
             lx = F.dropout(lx, p=self.dropout)
         scale = self.scale()

@@ -21,7 +21,7 @@ import torch
 from ..config import ConfigError, TrainConfig
 from ..memory import is_out_of_memory
 from ..saving.run_files import clip_skip_of
-from . import outputs, placing
+from . import outputs, placing, vram
 from .distributed import Distributed
 from .graphs import GraphedUNet, graph_blockers
 from .plot import ScalarLog, write_loss_plot
@@ -39,13 +39,6 @@ from .setup import (
 from .state import LoopPosition, load_state, read_state, save_state
 from .text import TextConditioner
 from .types import SamplePrompt, StepInfo, TrainCallbacks, TrainError, TrainResult
-
-OOM_ADVICE = (
-    "Out of memory while training. Free memory and try again with: a smaller batch size "
-    "(training.batch_size 1), gradient checkpointing on (training.gradient_checkpointing), latents "
-    "cached (training.cache_latents), a lower resolution (e.g. 512 for SD1.5, 768-1024 for SDXL), "
-    "a smaller network dim, or bf16/fp16 mixed precision."
-)
 
 
 class Run:
@@ -88,7 +81,7 @@ class Run:
         except Exception as exc:
             if is_out_of_memory(exc):
                 self._free()
-                raise TrainError(OOM_ADVICE + f" ({type(exc).__name__}: {exc})", reason="oom", result=self.result) from exc
+                raise TrainError(vram.oom_message(self, exc), reason="oom", result=self.result) from exc
             raise
         finally:
             if self.network is not None:
@@ -164,6 +157,7 @@ class Run:
             self._cache_latents()
         placing.prepare_text(self)
         placing.bring_unet(self)
+        vram.note_estimate(self)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.scaler = self.precision.scaler()
         res = self.plan.datasets[0]["resolution"]
@@ -427,4 +421,4 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-__all__ = ["OOM_ADVICE", "Run"]
+__all__ = ["Run"]

@@ -21,6 +21,16 @@ def test_describe_model_counts_parameters():
     md = status_panel.describe_model(parts)
     assert "`sdxl`" in md and "`v`" in md and "1.00 M (2 tensors)" in md
     assert "model.safetensors" in md and "0123456789" in md and "Clip skip" in md
+    assert "GPU" not in md
+
+
+def test_describe_model_says_how_a_bake_runs_under_medvram():
+    class Placement:
+        description = "--medvram-sdxl"
+
+    parts = ModelParts(architecture="sdxl", prediction="eps", parameters={"a": torch.zeros(2)}, placement=Placement())
+    md = status_panel.describe_model(parts)
+    assert "webui --medvram-sdxl" in md and "only the U-Net on the GPU" in md and "restored" in md
 
 
 def test_check_model_on_the_tiny_checkpoint(tiny_sd15_path):
