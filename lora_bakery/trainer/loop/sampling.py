@@ -54,8 +54,12 @@ def make_samples(run: Any, epoch: int, lora_file: Path | None) -> list[Path]:
         for m in modules:
             m.eval()
         lend = run.placement.lend() if run.placement is not None else contextlib.nullcontext()
-        with lend:  # medvram / fp8: the host gets its own placement back while it renders
-            images = list(run.sampler(list(run.prompts), lora_file) or [])
+        try:
+            with lend:  # medvram / fp8: the host gets its own placement back while it renders
+                images = list(run.sampler(list(run.prompts), lora_file) or [])
+        finally:
+            if run.placement is not None and getattr(run, "graphs", None) is not None:
+                run.graphs.close()  # the U-Net's weights were placed anew: captured graphs hold old addresses
     except Exception as exc:  # a sampler problem must not end the training
         run.note(f"sample images switched off: {type(exc).__name__}: {exc}")
         run.prompts = []

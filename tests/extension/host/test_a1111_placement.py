@@ -197,6 +197,7 @@ def test_bake_under_lowvram_places_views_and_restores_the_host_exactly(fake_webu
     notes = " ".join(result.messages)
     assert "--lowvram" in notes if mode == "lowvram" else "--medvram" in notes
     assert "text-encoder outputs cached for 1 distinct captions" in notes
+    assert "memory: this bake needs ≈ " in notes
     _assert_restored(records, hooks)
     assert run.views.unet.conv_in.weight.data_ptr() == run.parts.parameters["model.diffusion_model.input_blocks.0.0.weight"].data_ptr()
 
@@ -226,6 +227,9 @@ def test_host_restored_after_interrupt_exception_and_oom(fake_webui, tmp_path, h
         assert isinstance(error, ValueError)
     else:
         assert isinstance(error, TrainError) and error.reason == "oom"
+        text = str(error)  # what took the memory and the savers, by their config keys (the Bake form's labels)
+        assert "Out of memory while training: the estimate was ≈" in text and "training.gradient_checkpointing on" in text
+        assert "training.fp8_base on" in text and "CUDA out of memory" in text
     assert watch.during and run.placement.placed == set()
     _assert_restored(records, hooks)
 
