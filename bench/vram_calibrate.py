@@ -49,6 +49,13 @@ def views_for(case: str, device: str, dtype: Any) -> Any:
                            configs=SimpleNamespace(unet=dict(configs.unet)))
 
 
+def _counts(unet: Any) -> dict[str, int]:
+    import torch
+
+    return {"unet_params": sum(p.numel() for p in unet.parameters()),
+            "unet_linear_conv": sum(m.weight.numel() for m in unet.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)))}
+
+
 def run_case(case: str, res: int, batch: int, ckpt: bool, precision: str, device: str, fp8: bool) -> dict[str, Any]:
     import torch
 
@@ -78,7 +85,7 @@ def run_case(case: str, res: int, batch: int, ckpt: bool, precision: str, device
     est = estimate_training_vram(
         views.unet.config, res, batch, gradient_checkpointing=ckpt, mixed_precision=precision,
         weight_dtype="fp32" if fp8 else precision, fp8_base=fp8, network_params=m.trained_parameters,
-        weights_on_device=0, device=device)
+        weights_on_device=0, device=device, counts=_counts(views.unet))
     predicted = est.activations + est.gradients + est.optimizer + est.weight_casts + est.adapters
     terms = unet_terms(dict(views.unet.config), res // 8, res // 8)
     return {"terms": [terms.resnet, terms.resnet_in, terms.transformer, terms.transformer_in, terms.context,
