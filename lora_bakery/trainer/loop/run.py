@@ -84,13 +84,15 @@ class Run:
                 raise TrainError(vram.oom_message(self, exc), reason="oom", result=self.result) from exc
             raise
         finally:
-            if self.network is not None:
-                self.network.remove()
-            if self.placement is not None:
-                self.placement.restore()
-            host.restore(self.parts.parameters)
-            self.result.seconds = time.perf_counter() - start
-            self._free()
+            try:
+                if self.network is not None:
+                    self.network.remove()
+                if self.placement is not None:
+                    self.placement.restore()
+            finally:
+                host.restore(self.parts.parameters)
+                self.result.seconds = time.perf_counter() - start
+                self._free()
         return self.result
 
     def _free(self) -> None:
