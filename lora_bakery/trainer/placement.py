@@ -185,11 +185,6 @@ class ViewPlacement:
             key, (backup, device) = self._parked.popitem()
             self.parameters[key].data = backup.to(device)
 
-    def describe(self) -> str:
-        """One log line: where each component is now."""
-        where = {c: ("device" if c in self.placed else "host") for c in COMPONENTS}
-        return ", ".join(f"{c} on the {w}" for c, w in where.items())
-
 
 def _rebind(module: torch.nn.Module, spec: Any, source: Any) -> None:
     """Point every parameter of a view module at ``source(checkpoint key)`` in the module's layout,

@@ -44,7 +44,8 @@ def _step(parts, views, checkpointing: bool) -> tuple[dict, Counter, int]:
     prepare_modules(views, host, True, checkpointing)
     network.apply()
     calls: Counter = Counter()
-    hooks = [a.lora_down.register_forward_hook(lambda m, i, o, name=name: calls.update([name]))
+    # count calls of each adapted host layer (its forward is the adapter's, its hooks still fire)
+    hooks = [a.org_module.register_forward_pre_hook(lambda m, i, name=name: calls.update([name]))
              for name, a in network.adapters.items()]
     try:
         text = TextConditioner(views.architecture, views.text_encoders, parts.tokenizers)
