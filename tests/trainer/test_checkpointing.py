@@ -15,13 +15,7 @@ from lora_bakery.trainer.loop.text import TextConditioner, sdxl_time_ids
 from lora_bakery.trainer.memory_probe import LiveTensorBytes
 from lora_bakery.trainer.models import build_views
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class _Item:

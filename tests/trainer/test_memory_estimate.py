@@ -17,12 +17,7 @@ from lora_bakery.trainer.memory_probe import LiveTensorBytes, measure_training_s
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_estimate_module_imports_without_torch():

@@ -19,12 +19,7 @@ from lora_bakery.trainer.train import QuietProgress, TrainCallbacks, TrainError,
 FAKE_GPU = torch.device("cpu", 1)  # `.to()` copies to it, so a rebinding is visible as a new storage
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _config(data, out, network=None, general=None, **training) -> TrainConfig:

@@ -22,16 +22,12 @@ from lora_bakery.trainer.tiny import tiny_checkpoint
 from lora_bakery.trainer.train import TrainCallbacks, TrainError
 from tests.fakes.fake_gpu import gpu_device, ledger
 from tests.fakes.webui import installed_fake_webui
+from tests.trainer.conftest import one_thread  # noqa: F401 - the tiny runs' one-thread fixture
 
 MODES = {"medvram": dict(medvram=True), "lowvram": dict(lowvram=True), "medvram_sdxl": dict(medvram_sdxl=True)}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
