@@ -33,9 +33,9 @@ def _config(data, out, network=None, general=None, **training) -> TrainConfig:
     })
 
 
-def _fingerprint(parameters) -> dict[str, tuple]:
-    return {k: (id(t), t.data_ptr(), t.dtype, t.device,
-                hashlib.sha256(t.detach().contiguous().view(torch.uint8).numpy().tobytes()).hexdigest())
+def _fingerprint(parameters, pointers: bool = True) -> dict[str, tuple]:
+    return {k: (id(t), t.data_ptr() if pointers else 0, t.dtype, t.device,
+                hashlib.sha256(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()).hexdigest())
             for k, t in parameters.items()}
 
 
@@ -165,3 +165,31 @@ def test_fp8_parks_a_host_tensor_that_lives_on_the_device_and_puts_it_back(tiny_
     assert set(placement._parked) == set(keys) and views.unet.conv_in.weight.dtype == torch.float8_e4m3fn
     placement.restore()
     assert not placement._parked and _fingerprint(parts.parameters) == before
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or not hasattr(torch, "float8_e4m3fn"), reason="needs a CUDA GPU")
+def test_fp8_base_on_cuda_parks_the_host_unet_and_gives_it_back(tmp_path, tiny_sd15_path):
+    """The webui without medvram: its fp16 U-Net lives on the GPU; during the bake only the fp8 copy
+    does, and afterwards every tensor is back on the GPU, same object, dtype and bytes."""
+    data = make_toy_dataset(tmp_path / "data", count=2, repeats=1)
+    parts = load_checkpoint(tiny_sd15_path)
+    for tensor in parts.parameters.values():
+        tensor.data = tensor.data.to("cuda", torch.float16)
+    before = _fingerprint(parts.parameters, pointers=False)
+    views = build_views(parts.parameters, parts.architecture)
+    key = "model.diffusion_model.input_blocks.0.0.weight"
+
+    class Watch(_Fp8Watch):
+        where: list[str] = []
+
+        def on_step_end(self, info) -> None:
+            super().on_step_end(info)
+            self.where.append(parts.parameters[key].device.type)
+
+    watch = Watch(views, parts.parameters)
+    result = Run(_config(data, tmp_path / "fp8", mixed_precision="bf16", fp8_base=True), parts, QuietProgress(), None,
+                 watch, views)()
+    assert result.status == "finished" and all(torch.isfinite(torch.tensor(result.losses)))
+    assert watch.where and set(watch.where) == {"cpu"}  # the host's fp16 weight waited on the CPU
+    assert all(seen[0] == {torch.float8_e4m3fn} for seen in watch.seen)
+    assert _fingerprint(parts.parameters, pointers=False) == before
