@@ -38,10 +38,11 @@ BENCH = ROOT / "bench"
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
 CASES = {
-    # rows: (batch, CUDA graphs); kohya runs the first row's batch; MFU is read at flops_batch
-    "sd15": {"arch": "sd15", "resolution": 512, "steps": 25, "rows": [(4, True), (4, False), (8, True)],
+    # rows: (batch, CUDA graphs, VRAM saver); kohya runs the first row's batch; MFU is read at flops_batch
+    "sd15": {"arch": "sd15", "resolution": 512, "steps": 25,
+             "rows": [(4, True, None), (4, False, None), (8, True, None), (4, True, "gradient_checkpointing")],
              "flops_batch": 8},
-    "sdxl": {"arch": "sdxl", "resolution": 1024, "steps": 15, "rows": [(1, True)]},
+    "sdxl": {"arch": "sdxl", "resolution": 1024, "steps": 15, "rows": [(1, True, None), (1, True, "fp8_base")]},
 }
 SIDES = ("ours", "bare", "kohya")
 PEAK_BF16_TFLOPS = 989.4  # H100/H200 SXM dense bf16, vendor datasheet (measured here: ~790 on random data)
@@ -124,8 +125,8 @@ def build_case(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any
         case.update(resolution=64, steps=min(case["steps"], 8))
     if args.steps:
         case["steps"] = args.steps
-    case["variants"] = [{"row": f"{name}-b{batch}" + ("" if graphs else "-eager"), "batch": batch, "graphs": graphs}
-                        for batch, graphs in spec["rows"]]
+    case["variants"] = [{"row": f"{name}-b{batch}" + ("" if graphs else "-eager") + (f"-{saver}" if saver else ""),
+                         "batch": batch, "graphs": graphs, "saver": saver} for batch, graphs, saver in spec["rows"]]
     case["batch"] = spec["rows"][0][0]  # kohya's
     cuda = args.device == "cuda"
     t0 = time.perf_counter()
@@ -137,7 +138,7 @@ def build_case(name: str, args: argparse.Namespace, work: Path) -> dict[str, Any
         case["kohya_ckpt"] = str(make_checkpoint(case["arch"], work / f"{case['arch']}-random-bf16.safetensors",
                                                  dtype="bfloat16"))
     case["repeats"] = 10
-    images = 2 * max(batch for batch, _ in spec["rows"])
+    images = 2 * max(row[0] for row in spec["rows"])
     data_root = work / f"data-{case['resolution']}-{images}"
     image_dir = make_dataset(data_root, count=images, size=case["resolution"], repeats=case["repeats"])
     case["data_root"] = str(data_root)
@@ -256,6 +257,12 @@ def report(results: dict[str, dict[str, dict]], cases: dict[str, dict], device_n
               f"weights {_gib(r.get('leftover_vram')) if r.get('leftover_vram') else '0'} GiB"
               for name, sides in results.items() for side, r in sides.items() if side == "ours" and "error" not in r]
     lines += [""] + [f"- ours, {c}" for c in checks]
+    for name, sides in results.items():  # the estimate logged before the first step, against the measured peak
+        r = sides.get("ours", {})
+        if r.get("estimate_gib") and r.get("vram_train_peak"):
+            lines.append(f"- ours, {name}: VRAM estimate {r['estimate_gib']:.2f} GiB, measured peak "
+                         f"{_gib(r['vram_train_peak'])} GiB allocated / {_gib(r.get('vram_reserved_peak'))} reserved "
+                         f"(estimate/allocated {r['estimate_gib'] * 2**30 / r['vram_train_peak']:.2f})")
     for name, sides in results.items():  # the same run with and without CUDA graphs: the same losses?
         eager, graphed = sides.get("ours", {}), results.get(name.removesuffix("-eager"), {}).get("ours", {})
         if name.endswith("-eager") and eager.get("losses") and graphed.get("losses"):

@@ -17,6 +17,7 @@ same resolution, batch and step count; bf16 autocast over bf16 base weights on C
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -56,18 +57,28 @@ def run_ours(case: dict) -> dict[str, Any]:
             "network": {"dim": RANK, "alpha": ALPHA, "train_text_encoder": False},
             "optimizer": {"type": "adamw", "lr": LR, "scheduler": "constant", "max_grad_norm": 1.0},
             "training": {"max_steps": case["steps"], "mixed_precision": _precision(case), "batch_size": variant["batch"],
-                         "cache_latents": True, "seed": 0, "gradient_checkpointing": False,
-                         "cuda_graphs": variant.get("graphs", True)},
+                         "cache_latents": True, "seed": 0, "cuda_graphs": variant.get("graphs", True),
+                         **({variant["saver"]: True} if variant.get("saver") else {})},
             "saving": {"output_dir": case["out"], "output_name": variant["row"], "save_every_n_epochs": 0,
                        "overwrite": True},
             "logging": {"tensorboard": False, "loss_plot": False},
         })
         clock = StepClock.install()
-        result = train(config, parts, views=views)
+        try:
+            result = train(config, parts, views=views)
+        except Exception as exc:  # one row failing must not lose the others
+            clock.remove()
+            rows[variant["row"]] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+            print(f"ours {variant['row']}: {rows[variant['row']]['error']}", flush=True)
+            continue
         summary = clock.summary(case["warmup"])
         clock.remove()
+        estimate = next((m for m in result.messages if m.startswith("memory: this bake needs")), "")
+        found = re.search(r"needs ≈ ([0-9.]+) GiB", estimate)
         summary.update(weights=weights, status=result.status, losses=result.losses,
-                       notes=[m for m in result.messages if "graph" in m.lower() or "trained parameters" in m][:6],
+                       notes=[m for m in result.messages if "graph" in m.lower() or "trained parameters" in m
+                              or m is estimate][:6],
+                       estimate_gib=float(found.group(1)) if found else None,
                        host_unchanged=_fingerprint(parts.parameters) == before)
         if cuda:  # what the job left allocated beyond the host's own weights
             summary["leftover_vram"] = torch.cuda.memory_allocated() - weights
@@ -137,8 +148,8 @@ def run_bare(case: dict) -> dict[str, Any]:
     layers = sum(1 for n, _ in unet.named_modules() if n.endswith("lora_A"))
     rows: dict[str, Any] = {}
     for variant in case["variants"]:
-        if not variant.get("graphs", True):
-            continue  # the eager-vs-graphs pair is ours only
+        if not variant.get("graphs", True) or variant.get("saver"):
+            continue  # the eager-vs-graphs pair and the VRAM savers are ours only
         latents, context, added = _unet_inputs(dict(case, batch=variant["batch"]), config, device, dtype)
 
         def step(latents: Any = latents, context: Any = context, added: Any = added) -> float:
