@@ -266,9 +266,10 @@ class TrainingSection(Section):
     )
     gradient_checkpointing: bool = opt(False, "Trade compute for memory.", group="General")
     cuda_graphs: bool = opt(
-        True, "On a CUDA GPU, replay each step's U-Net forward and backward as a CUDA graph (much less CPU "
+        False, "On a CUDA GPU, replay each step's U-Net forward and backward as a CUDA graph (much less CPU "
         "time per step; used only when nothing random runs inside the U-Net, without gradient accumulation "
-        "or checkpointing; falls back to normal steps by itself).", group="General",
+        "or checkpointing; falls back to normal steps by itself). Experimental: not yet measured on a GPU.",
+        group="General",
     )
     cache_text_encoder_outputs: bool = opt(
         False,

@@ -9,6 +9,9 @@ What is graphed: only the U-Net call, through :func:`torch.cuda.make_graphed_cal
 U-Net adapters' parameters as the graph's trainable inputs. Noise, text conditioning, the loss, its
 weighting, clipping and the optimizer stay ordinary eager code, so every loss option keeps working.
 
+Opt-in (``training.cuda_graphs``, off by default) until ``bench/gpu.py`` has checked it on a GPU: the
+bench's ``sd15-b4`` / ``sd15-b4-eager`` rows compare the losses with and without graphs.
+
 When (:func:`graph_blockers` says why not): a CUDA device, ``training.cuda_graphs`` on, no random
 draw inside the U-Net (adapter dropout, rank/module dropout, DyLoRA's rank band), no gradient
 accumulation (a graph hands back the same gradient buffers every replay) and no gradient
